@@ -1,0 +1,182 @@
+import { fateThreshold, type Constitution } from './constitution.ts'
+
+/**
+ * FATE: scores a tool/task request on Fidelity (no secrets), Accountability (no erasing the
+ * audit trail, no silent privilege escalation), Transparency (no obfuscated or unseen code)
+ * and Ethics (no destructive commands). Each dimension starts at 1 and loses a penalty per
+ * finding; the request passes when the mean reaches the tool's threshold (Bash 0.98,
+ * Write/Edit 0.96, default 0.95). One critical or high finding fails every tool; a medium
+ * one fails only the stricter tools.
+ */
+
+export type FateDimension = 'fidelity' | 'accountability' | 'transparency' | 'ethics'
+export type Severity = 'critical' | 'high' | 'medium' | 'low'
+
+export const FATE_CODES: Record<FateDimension, 'F001' | 'F002' | 'F003' | 'F004'> = {
+  fidelity: 'F001',
+  accountability: 'F002',
+  transparency: 'F003',
+  ethics: 'F004'
+}
+export type FateCode = typeof FATE_CODES[FateDimension]
+
+const PENALTY: Record<Severity, number> = { critical: 1, high: 0.5, medium: 0.15, low: 0.05 }
+
+export interface FateFinding {
+  rule: string
+  dimension: FateDimension
+  severity: Severity
+  /** where in the input (JSON path) */
+  at: string
+}
+
+export interface FateScores {
+  fidelity: number
+  accountability: number
+  transparency: number
+  ethics: number
+  score: number
+  threshold: number
+}
+
+export interface FateResult {
+  passed: boolean
+  code: FateCode | null
+  scores: FateScores
+  findings: FateFinding[]
+}
+
+interface Rule {
+  id: string
+  dimension: FateDimension
+  severity: Severity
+  pattern: RegExp
+  /** extra check on the match, for rules a regex alone cannot express */
+  accept?: (match: RegExpExecArray) => boolean
+}
+
+const SHELL = '(?:ba|z|k|da|fi)?sh'
+const TOKEN_END = '(?=[\\s;&|)"\'`]|$)'
+const SYSTEM_DIRS = 'bin|boot|dev|etc|home|lib|lib64|opt|proc|root|sbin|srv|sys|usr|var'
+
+function hasRecursiveFlag (flags: string): boolean {
+  return flags.split(/\s+/).some(f => f === '--recursive' || /^-[a-zA-Z]*[rR][a-zA-Z]*$/.test(f))
+}
+
+export const RULES: readonly Rule[] = [
+  // Fidelity: secrets that must never travel in a request
+  { id: 'private-key', dimension: 'fidelity', severity: 'critical', pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/ },
+  { id: 'aws-access-key', dimension: 'fidelity', severity: 'critical', pattern: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/ },
+  { id: 'github-token', dimension: 'fidelity', severity: 'critical', pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/ },
+  { id: 'openai-anthropic-key', dimension: 'fidelity', severity: 'critical', pattern: /\bsk-(?:proj-|ant-(?:api\d+-)?)?[A-Za-z0-9_-]{20,}/ },
+  { id: 'slack-token', dimension: 'fidelity', severity: 'critical', pattern: /\bxox[abprs]-[A-Za-z0-9-]{10,}/ },
+  { id: 'google-api-key', dimension: 'fidelity', severity: 'critical', pattern: /\bAIza[0-9A-Za-z_-]{35}/ },
+  { id: 'stripe-key', dimension: 'fidelity', severity: 'critical', pattern: /\b[sr]k_live_[0-9A-Za-z]{20,}/ },
+  { id: 'jwt', dimension: 'fidelity', severity: 'high', pattern: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/ },
+  {
+    id: 'credential-assignment',
+    dimension: 'fidelity',
+    severity: 'high',
+    pattern: /(?:api[_-]?key|secret|token|passw(?:or)?d|pwd|credential)s?["']?\s*[:=]\s*["']?([^\s"',;]{8,})/i,
+    // a placeholder or a variable reference is not a leaked secret
+    accept: m => !/^(?:\$\{?\w+\}?|<[^>]*>|\*+|x+|\.{3,}|changeme|redacted|example\w*)$/i.test(m[1] ?? '')
+  },
+
+  // Transparency: code the user cannot see before it runs
+  { id: 'pipe-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b(?:curl|wget|fetch)\\b[^\\n|;]*\\|\\s*(?:sudo\\s+)?${SHELL}\\b`) },
+  { id: 'remote-subshell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b${SHELL}\\s+(?:-c\\s+)?["']?(?:\\$\\(|<\\()\\s*(?:curl|wget)\\b`) },
+  { id: 'base64-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\bbase64\\s+(?:-\\w+\\s+)*(?:-d|--decode|-D)\\b[^\\n;]*\\|\\s*(?:sudo\\s+)?${SHELL}\\b`) },
+  { id: 'base64-herestring-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b${SHELL}\\b[^\\n]*<<<\\s*["']?\\$\\([^)]*base64\\s+(?:-d|--decode|-D)\\b`) },
+  { id: 'eval-decoded', dimension: 'transparency', severity: 'high', pattern: /\beval\s*\(?\s*["'`]?\$?\(?\s*(?:atob|base64_decode|Buffer\.from|b64decode|base64\s+(?:-d|--decode))/ },
+  { id: 'hex-escaped-code', dimension: 'transparency', severity: 'medium', pattern: /(?:\\x[0-9a-fA-F]{2}){8,}/ },
+
+  // Ethics: destructive commands
+  {
+    id: 'rm-rf-root',
+    dimension: 'ethics',
+    severity: 'critical',
+    pattern: new RegExp(`\\brm\\s+((?:-{1,2}[\\w-]+\\s+)+)(?:\\/\\*?|~\\/?\\*?|\\$HOME\\/?\\*?|\\/(?:${SYSTEM_DIRS})\\/?\\*?)${TOKEN_END}`),
+    accept: m => hasRecursiveFlag(m[1] ?? '')
+  },
+  { id: 'no-preserve-root', dimension: 'ethics', severity: 'critical', pattern: /--no-preserve-root\b/ },
+  { id: 'fork-bomb', dimension: 'ethics', severity: 'critical', pattern: /(?:^|[\s;&])([\w:.]+)\s*\(\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;\s*\1(?=[\s;]|$)|\bfork\s+while\s+fork\b/ },
+  {
+    id: 'chmod-777-root',
+    dimension: 'ethics',
+    severity: 'critical',
+    pattern: new RegExp(`\\bchmod\\s+((?:(?:-[\\w-]+|0?777|[augo]+\\+rwx)\\s+)+)\\/(?:(?:${SYSTEM_DIRS})\\/?)?${TOKEN_END}`),
+    accept: m => hasRecursiveFlag(m[1] ?? '') && /(?:^|\s)(?:0?777|[augo]+\+rwx)(?=\s)/.test(m[1] ?? '')
+  },
+  { id: 'write-etc', dimension: 'ethics', severity: 'high', pattern: /(?:>>?|\btee\s+(?:-[a-z]+\s+)*|\bof=|\bsed\s+(?:-\w+\s+)*-i\S*\s+(?:'[^']*'|"[^"]*"|\S+)\s+|\b(?:cp|mv|install|ln|rsync)\s+(?:-[\w-]+\s+)*\S+\s+)\/etc\// },
+  { id: 'disk-wipe', dimension: 'ethics', severity: 'critical', pattern: /\bmkfs(?:\.\w+)?\s+(?:-\S+\s+)*\/dev\/|\bdd\b[^;&|\n]*\bof=\/dev\/(?:sd|nvme|hd|vd|xvd|mmcblk)|>\s*\/dev\/(?:sd|nvme|hd|vd)[a-z]\b/ },
+
+  // Accountability: erasing the audit trail, silent privilege escalation, history rewrites
+  { id: 'clear-history', dimension: 'accountability', severity: 'high', pattern: /\bhistory\s+-c\b|\bunset\s+HISTFILE\b|\bHISTFILE=\/dev\/null|\bHISTSIZE=0\b/ },
+  { id: 'wipe-logs', dimension: 'accountability', severity: 'high', pattern: /(?:\brm\s+(?:-\S+\s+)*|\bshred\s+(?:-\S+\s+)*|(?:^|[\s;&])>\s*|\btruncate\s+-s\s*0\s+)\/var\/log\b/ },
+  { id: 'privilege-escalation', dimension: 'accountability', severity: 'medium', pattern: /(?:^|[\s;&|(`])(?:sudo\s+\S|su\s+(?:-\s|-$|root\b))/ },
+  { id: 'force-push', dimension: 'accountability', severity: 'medium', pattern: /\bgit\s+push\b[^;&|\n]*\s(?:--force(?:-with-lease)?|-f)\b/ }
+]
+
+// Cheap prefilters: every rule above needs one of these characters or words to match, so
+// clean text (the common case) is cleared by two fast scans instead of twenty regexes.
+const TRIGGER_CHARS = /[/|><\\=`$~*_]/
+const TRIGGER_WORDS = /AKIA|ASIA|sk-|xox|AIza|eyJ|-----|sudo|su |histor|HISTFILE|fork|push|eval|chmod/
+const CREDENTIAL_KEY = /(?:key|secret|token|passw(?:or)?d|pwd|credential)s?["']?\s*$/i
+
+function mayMatch (s: string): boolean {
+  if (TRIGGER_CHARS.test(s) || TRIGGER_WORDS.test(s)) return true
+  for (let i = s.indexOf(':'); i >= 0; i = s.indexOf(':', i + 1)) {
+    if (CREDENTIAL_KEY.test(s.slice(Math.max(0, i - 16), i))) return true
+  }
+  return false
+}
+
+const WRITING_TOOLS = new Set(['Write', 'Edit', 'MultiEdit', 'NotebookEdit'])
+const PATH_FIELDS = new Set(['file_path', 'filePath', 'path', 'notebook_path', 'target'])
+const MAX_DEPTH = 32
+
+function scanString (s: string, at: string, findings: FateFinding[]): void {
+  if (!mayMatch(s)) return
+  for (const rule of RULES) {
+    const m = rule.pattern.exec(s)
+    if (m !== null && (rule.accept === undefined || rule.accept(m))) {
+      findings.push({ rule: rule.id, dimension: rule.dimension, severity: rule.severity, at })
+    }
+  }
+}
+
+function walk (value: unknown, at: string, key: string, writer: boolean, findings: FateFinding[], depth: number): void {
+  if (typeof value === 'string') {
+    scanString(value, at, findings)
+    if (writer && PATH_FIELDS.has(key) && /^\/etc(?:\/|$)/.test(value.trim())) {
+      findings.push({ rule: 'write-etc', dimension: 'ethics', severity: 'high', at })
+    }
+    return
+  }
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) walk(value[i], `${at}[${i}]`, key, writer, findings, depth + 1)
+    return
+  }
+  for (const k in value) {
+    if (Object.hasOwn(value, k)) walk((value as Record<string, unknown>)[k], `${at}.${k}`, k, writer, findings, depth + 1)
+  }
+}
+
+/** Scores a request of `tool` with the given input (any JSON). Pure; never throws on JSON input. */
+export function fateCheck (tool: string, input: unknown, constitution: Constitution): FateResult {
+  const findings: FateFinding[] = []
+  walk(input, '$', '', WRITING_TOOLS.has(tool), findings, 0)
+  const dims = { fidelity: 1, accountability: 1, transparency: 1, ethics: 1 }
+  for (const f of findings) dims[f.dimension] = Math.max(0, dims[f.dimension] - PENALTY[f.severity])
+  const score = (dims.fidelity + dims.accountability + dims.transparency + dims.ethics) / 4
+  const threshold = fateThreshold(constitution, tool)
+  const passed = score >= threshold
+  let code: FateCode | null = null
+  if (!passed) {
+    let worst: FateDimension = 'fidelity'
+    for (const d of ['accountability', 'transparency', 'ethics'] as const) if (dims[d] < dims[worst]) worst = d
+    code = FATE_CODES[worst]
+  }
+  return { passed, code, scores: { ...dims, score, threshold }, findings }
+}
