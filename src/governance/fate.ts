@@ -56,6 +56,8 @@ interface Rule {
 }
 
 const SHELL = '(?:ba|z|k|da|fi)?sh'
+// a shell at the receiving end of a pipe: `sh`, `sudo bash`, `sudo -E bash`, `/bin/bash`, `/usr/bin/env bash`
+const SHELL_SINK = `(?:sudo\\s+(?:-\\S+\\s+)*)?(?:\\S*\\/)?(?:env\\s+)?${SHELL}\\b`
 const TOKEN_END = '(?=[\\s;&|)"\'`]|$)'
 const SYSTEM_DIRS = 'bin|boot|dev|etc|home|lib|lib64|opt|proc|root|sbin|srv|sys|usr|var'
 
@@ -78,16 +80,16 @@ export const RULES: readonly Rule[] = [
     dimension: 'fidelity',
     severity: 'high',
     pattern: /(?:api[_-]?key|secret|token|passw(?:or)?d|pwd|credential)s?["']?\s*[:=]\s*["']?([^\s"',;]{8,})/i,
-    // a placeholder or a variable reference is not a leaked secret
-    accept: m => !/^(?:\$\{?\w+\}?|<[^>]*>|\*+|x+|\.{3,}|changeme|redacted|example\w*)$/i.test(m[1] ?? '')
+    // a placeholder, a variable reference or an environment lookup is not a leaked secret
+    accept: m => !/^(?:\$\{?\w+\}?|<[^>]*>|\*+|x+|\.{3,}|changeme|redacted|example\w*|(?:process\.env|import\.meta\.env)\.\w+|os\.(?:environ|getenv)\b\S*)$/i.test(m[1] ?? '')
   },
 
   // Transparency: code the user cannot see before it runs
-  { id: 'pipe-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b(?:curl|wget|fetch)\\b[^\\n|;]*\\|\\s*(?:sudo\\s+)?${SHELL}\\b`) },
-  { id: 'remote-subshell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b${SHELL}\\s+(?:-c\\s+)?["']?(?:\\$\\(|<\\()\\s*(?:curl|wget)\\b`) },
-  { id: 'base64-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\bbase64\\s+(?:-\\w+\\s+)*(?:-d|--decode|-D)\\b[^\\n;]*\\|\\s*(?:sudo\\s+)?${SHELL}\\b`) },
+  { id: 'pipe-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b(?:curl|wget|fetch)\\b[^\\n|;]*\\|\\s*${SHELL_SINK}`) },
+  { id: 'remote-subshell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b(?:${SHELL}|source)\\s+(?:-c\\s+)?["']?(?:\\$\\(|<\\()\\s*(?:curl|wget)\\b`) },
+  { id: 'base64-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\bbase64\\s+(?:-\\w+\\s+)*(?:-d|--decode|-D)\\b[^\\n;]*\\|\\s*${SHELL_SINK}`) },
   { id: 'base64-herestring-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b${SHELL}\\b[^\\n]*<<<\\s*["']?\\$\\([^)]*base64\\s+(?:-d|--decode|-D)\\b`) },
-  { id: 'eval-decoded', dimension: 'transparency', severity: 'high', pattern: /\beval\s*\(?\s*["'`]?\$?\(?\s*(?:atob|base64_decode|Buffer\.from|b64decode|base64\s+(?:-d|--decode))/ },
+  { id: 'eval-decoded', dimension: 'transparency', severity: 'high', pattern: /\beval\s*\(?\s*["'`]?\$?\(?[^\n;)]*?(?:atob|base64_decode|Buffer\.from|b64decode|base64\s+(?:-\w+\s+)*(?:-d|--decode|-D)\b)/ },
   { id: 'hex-escaped-code', dimension: 'transparency', severity: 'medium', pattern: /(?:\\x[0-9a-fA-F]{2}){8,}/ },
 
   // Ethics: destructive commands
@@ -95,7 +97,7 @@ export const RULES: readonly Rule[] = [
     id: 'rm-rf-root',
     dimension: 'ethics',
     severity: 'critical',
-    pattern: new RegExp(`\\brm\\s+((?:-{1,2}[\\w-]+\\s+)+)(?:\\/\\*?|~\\/?\\*?|\\$HOME\\/?\\*?|\\/(?:${SYSTEM_DIRS})\\/?\\*?)${TOKEN_END}`),
+    pattern: new RegExp(`\\brm\\s+((?:-{1,2}[\\w-]+\\s+)+)["']?(?:\\/\\*?|~\\/?\\*?|\\$\\{?HOME\\}?\\/?\\*?|\\/(?:${SYSTEM_DIRS})\\/?\\*?)${TOKEN_END}`),
     accept: m => hasRecursiveFlag(m[1] ?? '')
   },
   { id: 'no-preserve-root', dimension: 'ethics', severity: 'critical', pattern: /--no-preserve-root\b/ },
@@ -107,7 +109,7 @@ export const RULES: readonly Rule[] = [
     pattern: new RegExp(`\\bchmod\\s+((?:(?:-[\\w-]+|0?777|[augo]+\\+rwx)\\s+)+)\\/(?:(?:${SYSTEM_DIRS})\\/?)?${TOKEN_END}`),
     accept: m => hasRecursiveFlag(m[1] ?? '') && /(?:^|\s)(?:0?777|[augo]+\+rwx)(?=\s)/.test(m[1] ?? '')
   },
-  { id: 'write-etc', dimension: 'ethics', severity: 'high', pattern: /(?:>>?|\btee\s+(?:-[a-z]+\s+)*|\bof=|\bsed\s+(?:-\w+\s+)*-i\S*\s+(?:'[^']*'|"[^"]*"|\S+)\s+|\b(?:cp|mv|install|ln|rsync)\s+(?:-[\w-]+\s+)*\S+\s+)\/etc\// },
+  { id: 'write-etc', dimension: 'ethics', severity: 'high', pattern: /(?:>>?\s*|\btee\s+(?:-[a-z]+\s+)*|\bof=|\bsed\s+(?:-\w+\s+)*-i\S*\s+(?:'[^']*'|"[^"]*"|\S+)\s+|\b(?:cp|mv|install|ln|rsync)\s+(?:-[\w-]+\s+)*\S+\s+)\/etc\// },
   { id: 'disk-wipe', dimension: 'ethics', severity: 'critical', pattern: /\bmkfs(?:\.\w+)?\s+(?:-\S+\s+)*\/dev\/|\bdd\b[^;&|\n]*\bof=\/dev\/(?:sd|nvme|hd|vd|xvd|mmcblk)|>\s*\/dev\/(?:sd|nvme|hd|vd)[a-z]\b/ },
 
   // Accountability: erasing the audit trail, silent privilege escalation, history rewrites
@@ -120,7 +122,9 @@ export const RULES: readonly Rule[] = [
 // Cheap prefilters: every rule above needs one of these characters or words to match, so
 // clean text (the common case) is cleared by two fast scans instead of twenty regexes.
 const TRIGGER_CHARS = /[/|><\\=`$~*_]/
-const TRIGGER_WORDS = /AKIA|ASIA|sk-|xox|AIza|eyJ|-----|sudo|su |histor|HISTFILE|fork|push|eval|chmod/
+// AKIA ASIA AIza xox? eyJ ----- sk- sudo "su " histor HISTFILE fork push eval preserve-root,
+// written as first letter + rest: V8 finds the leading class far faster than a plain alternation.
+const TRIGGER_WORDS = /[AxeHhsfpc-](?:KIA|SIA|Iza|ox[abprs]|yJ|----|k-|udo|u |istor|ISTFILE|ork|ush|val|reserve-root)/
 const CREDENTIAL_KEY = /(?:key|secret|token|passw(?:or)?d|pwd|credential)s?["']?\s*$/i
 
 function mayMatch (s: string): boolean {
@@ -135,38 +139,70 @@ const WRITING_TOOLS = new Set(['Write', 'Edit', 'MultiEdit', 'NotebookEdit'])
 const PATH_FIELDS = new Set(['file_path', 'filePath', 'path', 'notebook_path', 'target'])
 const MAX_DEPTH = 32
 
-function scanString (s: string, at: string, findings: FateFinding[]): void {
+// The JSON path of a finding is built only when there is one: clean input allocates nothing.
+type PathStack = Array<string | number>
+
+function pathOf (stack: PathStack): string {
+  let at = '$'
+  for (const p of stack) at += typeof p === 'number' ? `[${p}]` : `.${p}`
+  return at
+}
+
+function scanString (s: string, stack: PathStack, findings: FateFinding[]): void {
   if (!mayMatch(s)) return
   for (const rule of RULES) {
     const m = rule.pattern.exec(s)
     if (m !== null && (rule.accept === undefined || rule.accept(m))) {
-      findings.push({ rule: rule.id, dimension: rule.dimension, severity: rule.severity, at })
+      findings.push({ rule: rule.id, dimension: rule.dimension, severity: rule.severity, at: pathOf(stack) })
     }
   }
 }
 
-function walk (value: unknown, at: string, key: string, writer: boolean, findings: FateFinding[], depth: number): void {
+function walk (value: unknown, stack: PathStack, key: string, writer: boolean, findings: FateFinding[]): void {
   if (typeof value === 'string') {
-    scanString(value, at, findings)
-    if (writer && PATH_FIELDS.has(key) && /^\/etc(?:\/|$)/.test(value.trim())) {
-      findings.push({ rule: 'write-etc', dimension: 'ethics', severity: 'high', at })
+    scanString(value, stack, findings)
+    if (writer && PATH_FIELDS.has(key) && /^\s*\/etc(?:\/|\s*$)/.test(value)) {
+      findings.push({ rule: 'write-etc', dimension: 'ethics', severity: 'high', at: pathOf(stack) })
     }
     return
   }
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return
+  if (value === null || typeof value !== 'object' || stack.length > MAX_DEPTH) return
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) walk(value[i], `${at}[${i}]`, key, writer, findings, depth + 1)
+    for (let i = 0; i < value.length; i++) {
+      stack.push(i)
+      walk(value[i], stack, key, writer, findings)
+      stack.pop()
+    }
     return
   }
   for (const k in value) {
-    if (Object.hasOwn(value, k)) walk((value as Record<string, unknown>)[k], `${at}.${k}`, k, writer, findings, depth + 1)
+    if (!Object.hasOwn(value, k)) continue
+    stack.push(k)
+    walk((value as Record<string, unknown>)[k], stack, k, writer, findings)
+    stack.pop()
   }
+}
+
+/** True when any string in the input trips the prefilter. */
+function anySuspicious (value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return mayMatch(value)
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false
+  if (Array.isArray(value)) {
+    for (const v of value) if (anySuspicious(v, depth + 1)) return true
+    return false
+  }
+  const obj = value as Record<string, unknown>
+  for (const k of Object.keys(obj)) if (anySuspicious(obj[k], depth + 1)) return true
+  return false
 }
 
 /** Scores a request of `tool` with the given input (any JSON). Pure; never throws on JSON input. */
 export function fateCheck (tool: string, input: unknown, constitution: Constitution): FateResult {
   const findings: FateFinding[] = []
-  walk(input, '$', '', WRITING_TOOLS.has(tool), findings, 0)
+  const writer = WRITING_TOOLS.has(tool)
+  // Clean input (the common case) is cleared by one prefilter pass over its strings;
+  // only input that trips it is walked rule by rule, with JSON paths for the findings.
+  if (writer || anySuspicious(input, 0)) walk(input, [], '', writer, findings)
   const dims = { fidelity: 1, accountability: 1, transparency: 1, ethics: 1 }
   for (const f of findings) dims[f.dimension] = Math.max(0, dims[f.dimension] - PENALTY[f.severity])
   const score = (dims.fidelity + dims.accountability + dims.transparency + dims.ethics) / 4

@@ -97,7 +97,7 @@ export class EnvelopeError extends Error {
 
 /** Creates and signs an envelope. Throws EnvelopeError for arguments that would not verify. */
 export function createEnvelope<P> (identity: NodeIdentity, options: CreateEnvelopeOptions<P>): Envelope<P> {
-  const body: Omit<Envelope<P>, 'sig'> = {
+  const envelope: Envelope<P> = {
     v: 1,
     type: options.type ?? 'message',
     sender: identity.id,
@@ -107,19 +107,21 @@ export function createEnvelope<P> (identity: NodeIdentity, options: CreateEnvelo
     ttl: options.ttl ?? DEFAULT_TTL_S,
     ihsan: options.ihsan ?? DEFAULT_CONSTITUTION.ihsan,
     snr: options.snr ?? DEFAULT_CONSTITUTION.snr,
-    nonce: freshNonce()
+    nonce: freshNonce(),
+    sig: ''
   }
-  const problem = checkFields(body, DEFAULT_CONSTITUTION.maxTtlS)
+  // sender, ts and nonce are ours and well-formed by construction; check what the caller chose
+  const problem = checkCallerFields(envelope, DEFAULT_CONSTITUTION.maxTtlS)
   if (problem !== undefined) throw new EnvelopeError(problem)
   let canonical: string
   try {
-    canonical = canonicalEnvelopeBody(body)
+    canonical = canonicalEnvelopeBody(envelope)
   } catch (err) {
     throw new EnvelopeError(`payload: ${(err as Error).message}`)
   }
   if (canonical.length > MAX_ENVELOPE_BYTES) throw new EnvelopeError(`envelope larger than ${MAX_ENVELOPE_BYTES} bytes`)
-  const sig = Buffer.from(identity.sign(pciDigest(canonical))).toString('base64url')
-  return { ...body, sig }
+  envelope.sig = Buffer.from(identity.sign(pciDigest(canonical))).toString('base64url')
+  return envelope
 }
 
 export interface VerifyOptions {
@@ -212,17 +214,22 @@ function verifyUnsafe (input: unknown, options: VerifyOptions): VerifyResult {
   return { ok: true, envelope: e, digest }
 }
 
-/** Field checks shared by create and verify; returns the first problem or undefined. */
+/** Schema of a received envelope (all but sig); returns the first problem or undefined. */
 function checkFields (e: Omit<Envelope, 'sig'>, maxTtl: number): string | undefined {
   if (e.v !== 1) return 'v must be 1'
-  if (typeof e.type !== 'string' || !TYPE_RE.test(e.type)) return 'type must match [a-z][a-z0-9._:/-]{0,63}'
   if (typeof e.sender !== 'string' || !PEER_ID_RE.test(e.sender)) return 'sender must be a base58 PeerId'
-  if (typeof e.agent !== 'string' || !(AGENTS as readonly string[]).includes(e.agent)) return `agent must be one of ${AGENTS.join(', ')}`
   if (typeof e.ts !== 'string' || !TS_RE.test(e.ts) || Number.isNaN(Date.parse(e.ts))) return 'ts must be an ISO-8601 timestamp'
+  if (typeof e.nonce !== 'string' || !NONCE_RE.test(e.nonce)) return 'nonce must be 16 to 64 lowercase hex characters'
+  return checkCallerFields(e, maxTtl)
+}
+
+/** The fields a creator chooses; checked on create and on verify. */
+function checkCallerFields (e: Omit<Envelope, 'sig'>, maxTtl: number): string | undefined {
+  if (typeof e.type !== 'string' || !TYPE_RE.test(e.type)) return 'type must match [a-z][a-z0-9._:/-]{0,63}'
+  if (typeof e.agent !== 'string' || !(AGENTS as readonly string[]).includes(e.agent)) return `agent must be one of ${AGENTS.join(', ')}`
   if (typeof e.ttl !== 'number' || !Number.isInteger(e.ttl) || e.ttl < 1 || e.ttl > maxTtl) return `ttl must be an integer from 1 to ${maxTtl} seconds`
   if (typeof e.ihsan !== 'number' || !(e.ihsan >= 0 && e.ihsan <= 1)) return 'ihsan must be a number from 0 to 1'
   if (typeof e.snr !== 'number' || !(e.snr >= 0 && e.snr <= 1)) return 'snr must be a number from 0 to 1'
-  if (typeof e.nonce !== 'string' || !NONCE_RE.test(e.nonce)) return 'nonce must be 16 to 64 lowercase hex characters'
   if (e.payload === undefined) return 'payload is required'
   return undefined
 }
