@@ -57,7 +57,7 @@ interface Rule {
 
 const SHELL = '(?:ba|z|k|da|fi)?sh'
 // a shell at the receiving end of a pipe: `sh`, `sudo bash`, `sudo -E bash`, `/bin/bash`, `/usr/bin/env bash`
-const SHELL_SINK = `(?:sudo\\s+(?:-\\S+\\s+)*)?(?:\\S*\\/)?(?:env\\s+)?${SHELL}\\b`
+const SHELL_SINK = `(?:sudo\\s+(?:-\\S+\\s+)*)?(?:\\S{0,64}\\/)?(?:env\\s+)?${SHELL}\\b`
 const TOKEN_END = '(?=[\\s;&|)"\'`]|$)'
 const SYSTEM_DIRS = 'bin|boot|dev|etc|home|lib|lib64|opt|proc|root|sbin|srv|sys|usr|var'
 
@@ -85,11 +85,11 @@ export const RULES: readonly Rule[] = [
   },
 
   // Transparency: code the user cannot see before it runs
-  { id: 'pipe-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b(?:curl|wget|fetch)\\b[^\\n|;]*\\|\\s*${SHELL_SINK}`) },
+  { id: 'pipe-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b(?:curl|wget|fetch)\\b[^\\n|;]{0,512}\\|\\s*${SHELL_SINK}`) },
   { id: 'remote-subshell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b(?:${SHELL}|source)\\s+(?:-c\\s+)?["']?(?:\\$\\(|<\\()\\s*(?:curl|wget)\\b`) },
-  { id: 'base64-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\bbase64\\s+(?:-\\w+\\s+)*(?:-d|--decode|-D)\\b[^\\n;]*\\|\\s*${SHELL_SINK}`) },
-  { id: 'base64-herestring-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b${SHELL}\\b[^\\n]*<<<\\s*["']?\\$\\([^)]*base64\\s+(?:-d|--decode|-D)\\b`) },
-  { id: 'eval-decoded', dimension: 'transparency', severity: 'high', pattern: /\beval\s*\(?\s*["'`]?\$?\(?[^\n;)]*?(?:atob|base64_decode|Buffer\.from|b64decode|base64\s+(?:-\w+\s+)*(?:-d|--decode|-D)\b)/ },
+  { id: 'base64-to-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\bbase64\\s+(?:-\\w+\\s+)*(?:-d|--decode|-D)\\b[^\\n;]{0,512}\\|\\s*${SHELL_SINK}`) },
+  { id: 'base64-herestring-shell', dimension: 'transparency', severity: 'critical', pattern: new RegExp(`\\b${SHELL}\\b[^\\n]{0,512}<<<\\s*["']?\\$\\([^)]{0,512}base64\\s+(?:-d|--decode|-D)\\b`) },
+  { id: 'eval-decoded', dimension: 'transparency', severity: 'high', pattern: /\beval\s*\(?\s*["'`]?\$?\(?[^\n;)]{0,256}?(?:atob|base64_decode|Buffer\.from|b64decode|base64\s+(?:-\w+\s+)*(?:-d|--decode|-D)\b)/ },
   { id: 'hex-escaped-code', dimension: 'transparency', severity: 'medium', pattern: /(?:\\x[0-9a-fA-F]{2}){8,}/ },
 
   // Ethics: destructive commands
@@ -110,13 +110,13 @@ export const RULES: readonly Rule[] = [
     accept: m => hasRecursiveFlag(m[1] ?? '') && /(?:^|\s)(?:0?777|[augo]+\+rwx)(?=\s)/.test(m[1] ?? '')
   },
   { id: 'write-etc', dimension: 'ethics', severity: 'high', pattern: /(?:>>?\s*|\btee\s+(?:-[a-z]+\s+)*|\bof=|\bsed\s+(?:-\w+\s+)*-i\S*\s+(?:'[^']*'|"[^"]*"|\S+)\s+|\b(?:cp|mv|install|ln|rsync)\s+(?:-[\w-]+\s+)*\S+\s+)\/etc\// },
-  { id: 'disk-wipe', dimension: 'ethics', severity: 'critical', pattern: /\bmkfs(?:\.\w+)?\s+(?:-\S+\s+)*\/dev\/|\bdd\b[^;&|\n]*\bof=\/dev\/(?:sd|nvme|hd|vd|xvd|mmcblk)|>\s*\/dev\/(?:sd|nvme|hd|vd)[a-z]\b/ },
+  { id: 'disk-wipe', dimension: 'ethics', severity: 'critical', pattern: /\bmkfs(?:\.\w+)?\s+(?:-\S+\s+)*\/dev\/|\bdd\b[^;&|\n]{0,512}\bof=\/dev\/(?:sd|nvme|hd|vd|xvd|mmcblk)|>\s*\/dev\/(?:sd|nvme|hd|vd)[a-z]\b/ },
 
   // Accountability: erasing the audit trail, silent privilege escalation, history rewrites
   { id: 'clear-history', dimension: 'accountability', severity: 'high', pattern: /\bhistory\s+-c\b|\bunset\s+HISTFILE\b|\bHISTFILE=\/dev\/null|\bHISTSIZE=0\b/ },
   { id: 'wipe-logs', dimension: 'accountability', severity: 'high', pattern: /(?:\brm\s+(?:-\S+\s+)*|\bshred\s+(?:-\S+\s+)*|(?:^|[\s;&])>\s*|\btruncate\s+-s\s*0\s+)\/var\/log\b/ },
   { id: 'privilege-escalation', dimension: 'accountability', severity: 'medium', pattern: /(?:^|[\s;&|(`])(?:sudo\s+\S|su\s+(?:-\s|-$|root\b))/ },
-  { id: 'force-push', dimension: 'accountability', severity: 'medium', pattern: /\bgit\s+push\b[^;&|\n]*\s(?:--force(?:-with-lease)?|-f)\b/ }
+  { id: 'force-push', dimension: 'accountability', severity: 'medium', pattern: /\bgit\s+push\b[^;&|\n]{0,512}\s(?:--force(?:-with-lease)?|-f)\b/ }
 ]
 
 // Cheap prefilters: every rule above needs one of these characters or words to match, so
@@ -166,7 +166,12 @@ function walk (value: unknown, stack: PathStack, key: string, writer: boolean, f
     }
     return
   }
-  if (value === null || typeof value !== 'object' || stack.length > MAX_DEPTH) return
+  if (value === null || typeof value !== 'object') return
+  if (stack.length > MAX_DEPTH) {
+    // fail closed: what cannot be scanned cannot be cleared
+    findings.push({ rule: 'nesting-too-deep', dimension: 'transparency', severity: 'high', at: pathOf(stack) })
+    return
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       stack.push(i)
@@ -186,7 +191,8 @@ function walk (value: unknown, stack: PathStack, key: string, writer: boolean, f
 /** True when any string in the input trips the prefilter. */
 function anySuspicious (value: unknown, depth: number): boolean {
   if (typeof value === 'string') return mayMatch(value)
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false
+  if (value === null || typeof value !== 'object') return false
+  if (depth > MAX_DEPTH) return true
   if (Array.isArray(value)) {
     for (const v of value) if (anySuspicious(v, depth + 1)) return true
     return false
