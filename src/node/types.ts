@@ -34,3 +34,19 @@ export type NodeEvent =
   | { type: 'peer:joined' | 'peer:active' | 'peer:suspect' | 'peer:dead' | 'peer:left', peerId: string, ts: number }
   | { type: 'message', topic: string, sender: string, envelopeType: string, ts: number }
   | { type: 'message:rejected', topic: string, from: string, code: string, reason: string, ts: number }
+
+/**
+ * What a running node offers its control surfaces (IPC socket, REST/WS API). BizraNode
+ * implements it; the API and IPC servers depend only on this.
+ */
+export interface NodeControl {
+  readonly peerId: string
+  status (): NodeStatus
+  peers (): PeerView[]
+  /** dials a multiaddr (which must end in /p2p/<id>); resolves once connected */
+  dial (multiaddr: string, signal?: AbortSignal): Promise<{ peerId: string }>
+  /** Prometheus text exposition of node and libp2p metrics */
+  metrics (): Promise<string>
+  /** subscribe to node events; returns an unsubscribe function */
+  onEvent (listener: (event: NodeEvent) => void): () => void
+}
