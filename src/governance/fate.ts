@@ -122,13 +122,16 @@ export const RULES: readonly Rule[] = [
 // Cheap prefilters: every rule above needs one of these characters or words to match, so
 // clean text (the common case) is cleared by two fast scans instead of twenty regexes.
 const TRIGGER_CHARS = /[/|><\\=`$~*_]/
-// AKIA ASIA AIza xox? eyJ ----- sk- sudo "su " histor HISTFILE fork push eval preserve-root,
-// written as first letter + rest: V8 finds the leading class far faster than a plain alternation.
-const TRIGGER_WORDS = /[AxeHhsfpc-](?:KIA|SIA|Iza|ox[abprs]|yJ|----|k-|udo|u |istor|ISTFILE|ork|ush|val|reserve-root)/
+// Word triggers. Tokens (AKIA ASIA AIza HISTFILE xox? ----- sk- reserve-root eyJ) are written
+// to start at a character that is rare in prose (A H x - J), with look-behinds for the rest:
+// V8 scans for the leading character set, so clean text is cleared about four times faster
+// than with the plain alternation. Shell words follow at a word boundary.
+const TRIGGER_TOKENS = /A(?:KIA|SIA|Iza)|HISTFILE|xox[abprs]|-(?:----|(?<=sk-)|(?<=reserve-)root)|J(?<=eyJ)/
+const TRIGGER_WORDS = /\b(?:sudo|su |history|fork|push|eval)/
 const CREDENTIAL_KEY = /(?:key|secret|token|passw(?:or)?d|pwd|credential)s?["']?\s*$/i
 
 function mayMatch (s: string): boolean {
-  if (TRIGGER_CHARS.test(s) || TRIGGER_WORDS.test(s)) return true
+  if (TRIGGER_CHARS.test(s) || TRIGGER_TOKENS.test(s) || TRIGGER_WORDS.test(s)) return true
   for (let i = s.indexOf(':'); i >= 0; i = s.indexOf(':', i + 1)) {
     if (CREDENTIAL_KEY.test(s.slice(Math.max(0, i - 16), i))) return true
   }
@@ -198,7 +201,7 @@ function anySuspicious (value: unknown, depth: number): boolean {
     return false
   }
   const obj = value as Record<string, unknown>
-  for (const k of Object.keys(obj)) if (anySuspicious(obj[k], depth + 1)) return true
+  for (const k in obj) if (Object.hasOwn(obj, k) && anySuspicious(obj[k], depth + 1)) return true
   return false
 }
 
@@ -209,10 +212,13 @@ export function fateCheck (tool: string, input: unknown, constitution: Constitut
   // Clean input (the common case) is cleared by one prefilter pass over its strings;
   // only input that trips it is walked rule by rule, with JSON paths for the findings.
   if (writer || anySuspicious(input, 0)) walk(input, [], '', writer, findings)
+  const threshold = fateThreshold(constitution, tool)
+  if (findings.length === 0) {
+    return { passed: 1 >= threshold, code: null, scores: { fidelity: 1, accountability: 1, transparency: 1, ethics: 1, score: 1, threshold }, findings }
+  }
   const dims = { fidelity: 1, accountability: 1, transparency: 1, ethics: 1 }
   for (const f of findings) dims[f.dimension] = Math.max(0, dims[f.dimension] - PENALTY[f.severity])
   const score = (dims.fidelity + dims.accountability + dims.transparency + dims.ethics) / 4
-  const threshold = fateThreshold(constitution, tool)
   const passed = score >= threshold
   let code: FateCode | null = null
   if (!passed) {

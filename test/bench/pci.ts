@@ -36,7 +36,7 @@ const envelopes: Envelope[] = Array.from({ length: POOL }, () => createEnvelope(
 let replay = new ReplayCache(POOL * 2)
 const gateTarget = envelopes[0]!
 
-const ms = Number(process.env.BENCH_MS ?? 600)
+const ms = Number(process.env.BENCH_MS ?? 400)
 const result = compare({
   rawSign: () => sign(null, payloadBytes, privateKey),
   rawVerify: () => verify(null, payloadBytes, publicKey, rawSig),
@@ -50,7 +50,7 @@ const result = compare({
   gates: () => {
     if (!checkEnvelopeGates(gateTarget).passed) throw new Error('bench payload blocked by gates')
   }
-}, { rounds: Number(process.env.BENCH_ROUNDS ?? 5), ms })
+}, { rounds: Number(process.env.BENCH_ROUNDS ?? 9), ms })
 
 const line = {
   bench: 'pci',

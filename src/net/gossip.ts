@@ -1,0 +1,156 @@
+import { TopicValidatorResult, type GossipSub, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { createEnvelope, verifyEnvelope, type CreateEnvelopeOptions, type Envelope } from '../pci/envelope.ts'
+import { ReplayCache } from '../pci/replay.ts'
+import { RejectCode } from '../pci/codes.ts'
+import { checkEnvelopeGates } from '../governance/gates.ts'
+import type { Constitution } from '../governance/constitution.ts'
+import type { NodeIdentity } from '../identity/identity.ts'
+import { ALL_TOPICS, MAX_GOSSIP_BYTES, type Topic } from './protocols.ts'
+
+/** A gossip message that passed envelope verification and the gate chain. */
+export interface VerifiedMessage<P = unknown> {
+  topic: Topic
+  envelope: Envelope<P>
+  /** the peer that forwarded it to us (not necessarily its author: see envelope.sender) */
+  from: string
+}
+
+export interface RejectedMessage {
+  topic: string
+  from: string
+  code: string
+  reason: string
+  action: 'reject' | 'ignore'
+}
+
+export interface SignedGossipInit {
+  identity: NodeIdentity
+  constitution: Constitution
+  now?: () => number
+  replayCacheSize?: number
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+const encoder = new TextEncoder()
+
+/**
+ * Outcome of validating one gossip message. Stale (R001) and replayed (R006) envelopes are
+ * IGNOREd: an honest peer can forward them late. Everything else that fails is REJECTed, so
+ * gossipsub's peer score punishes whoever forwarded it.
+ */
+export type Validation =
+  | { action: 'accept', envelope: Envelope }
+  | { action: 'reject' | 'ignore', code: string, reason: string }
+
+export function validateGossip (data: Uint8Array, init: { constitution: Constitution, replay: ReplayCache, now: number }): Validation {
+  if (data.length > MAX_GOSSIP_BYTES) return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'message too large' }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(decoder.decode(data))
+  } catch {
+    return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' }
+  }
+  const verified = verifyEnvelope(parsed, { constitution: init.constitution, replay: init.replay, now: init.now })
+  if (!verified.ok) {
+    const stale = verified.code === RejectCode.TTL_EXPIRED || verified.code === RejectCode.REPLAY
+    return { action: stale ? 'ignore' : 'reject', code: verified.code, reason: verified.reason }
+  }
+  const gates = checkEnvelopeGates(verified.envelope, init.constitution)
+  if (!gates.passed) return { action: 'reject', code: gates.code ?? 'GATE', reason: gates.reason ?? 'blocked by gates' }
+  return { action: 'accept', envelope: verified.envelope }
+}
+
+/**
+ * The node's side of the four federation topics: publishes envelopes and validates every
+ * incoming message before gossipsub forwards it. Handlers only ever see verified messages.
+ */
+export class SignedGossip {
+  readonly #pubsub: GossipSub
+  readonly #identity: NodeIdentity
+  readonly #constitution: Constitution
+  readonly #now: () => number
+  readonly #replay: ReplayCache
+  // The validator and the 'message' event see the same Message object: remember what the
+  // validator verified so that nothing is parsed or verified twice.
+  readonly #verified = new WeakMap<Message, Envelope>()
+  readonly #messageHandlers = new Set<(m: VerifiedMessage) => void>()
+  readonly #rejectHandlers = new Set<(r: RejectedMessage) => void>()
+  #started = false
+
+  constructor (pubsub: GossipSub, init: SignedGossipInit) {
+    this.#pubsub = pubsub
+    this.#identity = init.identity
+    this.#constitution = init.constitution
+    this.#now = init.now ?? Date.now
+    this.#replay = new ReplayCache(init.replayCacheSize ?? 100_000)
+  }
+
+  start (): void {
+    if (this.#started) return
+    this.#started = true
+    for (const topic of ALL_TOPICS) {
+      this.#pubsub.topicValidators.set(topic, this.#validate)
+      this.#pubsub.subscribe(topic)
+    }
+    this.#pubsub.addEventListener('gossipsub:message', this.#onMessage)
+  }
+
+  stop (): void {
+    if (!this.#started) return
+    this.#started = false
+    this.#pubsub.removeEventListener('gossipsub:message', this.#onMessage)
+    for (const topic of ALL_TOPICS) {
+      this.#pubsub.topicValidators.delete(topic)
+      this.#pubsub.unsubscribe(topic)
+    }
+  }
+
+  /** Signs `payload` into an envelope and publishes it; resolves with the envelope and how many peers it went to. */
+  async publish<P> (topic: Topic, type: string, payload: P, options: Omit<CreateEnvelopeOptions<P>, 'payload' | 'type'> = {}): Promise<{ envelope: Envelope<P>, recipients: number }> {
+    const envelope = createEnvelope(this.#identity, { ...options, payload, type, now: options.now ?? this.#now() })
+    const result = await this.#pubsub.publish(topic, encoder.encode(JSON.stringify(envelope)))
+    return { envelope, recipients: result.recipients.length }
+  }
+
+  /** Publishes an envelope exactly as given (for relaying, tests and benchmarks). */
+  async publishRaw (topic: string, data: Uint8Array): Promise<number> {
+    return (await this.#pubsub.publish(topic, data)).recipients.length
+  }
+
+  onMessage (handler: (m: VerifiedMessage) => void): () => void {
+    this.#messageHandlers.add(handler)
+    return () => this.#messageHandlers.delete(handler)
+  }
+
+  onReject (handler: (r: RejectedMessage) => void): () => void {
+    this.#rejectHandlers.add(handler)
+    return () => this.#rejectHandlers.delete(handler)
+  }
+
+  readonly #validate = (from: PeerId, msg: Message): TopicValidatorResult => {
+    let v: Validation
+    try {
+      v = validateGossip(msg.data, { constitution: this.#constitution, replay: this.#replay, now: this.#now() })
+    } catch (err) {
+      // our own bug must never cost an honest peer its score
+      v = { action: 'ignore', code: 'INTERNAL', reason: (err as Error).message }
+    }
+    if (v.action === 'accept') {
+      this.#verified.set(msg, v.envelope)
+      return TopicValidatorResult.Accept
+    }
+    const rejected: RejectedMessage = { topic: msg.topic, from: from.toString(), code: v.code, reason: v.reason, action: v.action }
+    for (const h of this.#rejectHandlers) h(rejected)
+    return v.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+  }
+
+  readonly #onMessage = (event: CustomEvent<GossipsubMessage>): void => {
+    const { msg, propagationSource } = event.detail
+    const envelope = this.#verified.get(msg)
+    if (envelope === undefined) return // a topic we do not validate
+    this.#verified.delete(msg)
+    const verified: VerifiedMessage = { topic: msg.topic as Topic, envelope, from: propagationSource.toString() }
+    for (const h of this.#messageHandlers) h(verified)
+  }
+}

@@ -1,0 +1,101 @@
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { gossipsub, StrictNoSign, type GossipSub } from '@libp2p/gossipsub'
+import { createTopicScoreParams } from '@libp2p/gossipsub/score'
+import { bootstrap } from '@libp2p/bootstrap'
+import { mdns } from '@libp2p/mdns'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import type { PeerDiscovery, ConnectionProtector, Ed25519PrivateKey, ComponentLogger } from '@libp2p/interface'
+import type { Registry } from 'prom-client'
+import { ALL_TOPICS, DHT_PROTOCOL, MAX_GOSSIP_BYTES } from './protocols.ts'
+
+export interface HostServices {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+  [key: string]: unknown
+}
+
+export type Host = Libp2p<HostServices>
+
+export interface HostOptions {
+  privateKey: Ed25519PrivateKey
+  listen: string[]
+  bootstrap?: string[]
+  /** factory of the private-network protector (omit only for benchmarks' plain baseline) */
+  protector?: (components: any) => ConnectionProtector
+  mdns?: boolean
+  /** collect libp2p metrics into this prom-client registry */
+  metricsRegistry?: Registry
+  logger?: ComponentLogger
+  /** gossipsub mesh degree (D); default 6 as in the spec */
+  meshDegree?: number
+}
+
+/**
+ * Gossipsub topic scores: an invalid message (REJECT from our validator) costs the peer that
+ * forwarded it, so a sender of forged envelopes falls below the graylist threshold.
+ */
+function topicScores (): Record<string, ReturnType<typeof createTopicScoreParams>> {
+  const topics: Record<string, ReturnType<typeof createTopicScoreParams>> = {}
+  for (const t of ALL_TOPICS) {
+    topics[t] = createTopicScoreParams({
+      topicWeight: 1,
+      // no penalties for quiet meshes: federation topics can be idle for long stretches
+      meshMessageDeliveriesWeight: 0,
+      meshFailurePenaltyWeight: 0,
+      invalidMessageDeliveriesWeight: -100,
+      invalidMessageDeliveriesDecay: 0.5
+    })
+  }
+  return topics
+}
+
+/**
+ * The node's libp2p host: TCP + Noise + yamux behind the private-network protector, identify,
+ * ping, a federation-private Kademlia DHT and gossipsub. Envelopes carry their author's
+ * signature, so gossipsub runs StrictNoSign (no second signature per message) and message ids
+ * are content hashes.
+ */
+export async function createHost (options: HostOptions): Promise<Host> {
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if (options.bootstrap !== undefined && options.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({ list: options.bootstrap, timeout: 0 }))
+  }
+  if (options.mdns === true) peerDiscovery.push(mdns())
+
+  return createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen },
+    transports: [tcp()],
+    connectionProtector: options.protector,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    metrics: options.metricsRegistry !== undefined
+      ? prometheusMetrics({ registry: options.metricsRegistry, collectDefaultMetrics: false, preserveExistingMetrics: true })
+      : undefined,
+    logger: options.logger,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true }),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictNoSign,
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true,
+        D: options.meshDegree ?? 6,
+        maxInboundDataLength: MAX_GOSSIP_BYTES + 64 * 1024,
+        scoreParams: { topics: topicScores() }
+      })
+    }
+  }) as Promise<Host>
+}

@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { FileError, readTextFile } from '../util/fs.ts'
+import { parseBootstrapList } from './genesis.ts'
+
+/** Where and how a node runs. Flags override `<home>/config.json`, which overrides defaults. */
+export interface NodeConfig {
+  listen: string[]
+  bootstrap: string[]
+  /** `host:port` of the REST/WS API, or null for none */
+  api: string | null
+  /** swarm key file (default `<home>/swarm.key`) */
+  swarmKey: string | null
+  /** genesis file, or null for a single-node federation */
+  genesis: string | null
+  mdns: boolean
+  heartbeatMs: number
+  logLevel: string
+}
+
+export const DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({
+  listen: ['/ip4/0.0.0.0/tcp/9000'],
+  bootstrap: [],
+  api: '127.0.0.1:3001',
+  swarmKey: null,
+  genesis: null,
+  mdns: false,
+  heartbeatMs: 10_000,
+  logLevel: 'info'
+})
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Validates a partial config (from config.json or flags); `source` is named in errors. */
+export function parseConfig (input: unknown, source: string, baseDir: string): Partial<NodeConfig> {
+  const bad = (why: string): FileError => new FileError(source, why)
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw bad('config must be a JSON object')
+  const c = input as Record<string, unknown>
+  const out: Partial<NodeConfig> = {}
+  for (const key of Object.keys(c)) {
+    if (!(key in DEFAULT_CONFIG)) throw bad(`unknown config key "${key}"`)
+  }
+  if (c.listen !== undefined) {
+    if (!Array.isArray(c.listen) || c.listen.length === 0 || !c.listen.every(a => typeof a === 'string' && a.startsWith('/'))) throw bad('listen must be a non-empty array of multiaddrs')
+    out.listen = c.listen
+  }
+  if (c.bootstrap !== undefined) out.bootstrap = parseBootstrapList(c.bootstrap, bad)
+  if (c.api !== undefined) {
+    if (c.api !== null && (typeof c.api !== 'string' || parseHostPort(c.api) === undefined)) throw bad('api must be "host:port" or null')
+    out.api = c.api as string | null
+  }
+  for (const key of ['swarmKey', 'genesis'] as const) {
+    if (c[key] === undefined) continue
+    if (c[key] !== null && typeof c[key] !== 'string') throw bad(`${key} must be a file path or null`)
+    out[key] = c[key] === null ? null : resolve(baseDir, c[key] as string)
+  }
+  if (c.mdns !== undefined) {
+    if (typeof c.mdns !== 'boolean') throw bad('mdns must be true or false')
+    out.mdns = c.mdns
+  }
+  if (c.heartbeatMs !== undefined) {
+    if (typeof c.heartbeatMs !== 'number' || !Number.isInteger(c.heartbeatMs) || c.heartbeatMs < 100 || c.heartbeatMs > 600_000) throw bad('heartbeatMs must be an integer from 100 to 600000')
+    out.heartbeatMs = c.heartbeatMs
+  }
+  if (c.logLevel !== undefined) {
+    if (typeof c.logLevel !== 'string' || !LOG_LEVELS.includes(c.logLevel)) throw bad(`logLevel must be one of ${LOG_LEVELS.join(', ')}`)
+    out.logLevel = c.logLevel
+  }
+  return out
+}
+
+export function parseHostPort (s: string): { host: string, port: number } | undefined {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(s)
+  if (m === null) return undefined
+  const port = Number(m[2])
+  if (port > 65535) return undefined
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port }
+}
+
+/** Reads `<home>/config.json` if present. */
+export function loadHomeConfig (home: string): Partial<NodeConfig> {
+  const path = join(home, 'config.json')
+  if (!existsSync(path)) return {}
+  let json: unknown
+  try {
+    json = JSON.parse(readTextFile(path, 'config'))
+  } catch (err) {
+    if (err instanceof FileError) throw err
+    throw new FileError(path, 'config is not valid JSON')
+  }
+  return parseConfig(json, path, home)
+}
+
+export function resolveConfig (home: string, flags: Partial<NodeConfig>): NodeConfig {
+  return { ...DEFAULT_CONFIG, ...loadHomeConfig(home), ...stripUndefined(flags) }
+}
+
+function stripUndefined<T extends object> (o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
