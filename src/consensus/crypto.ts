@@ -30,7 +30,7 @@ export function verifyVote (v: unknown): v is Vote {
   const vote = v as Vote
   if (typeof vote.proposal !== 'string' || !/^[0-9a-f]{64}$/.test(vote.proposal)) return false
   if (typeof vote.proposalId !== 'string' || (vote.decision !== 'accept' && vote.decision !== 'reject')) return false
-  if (typeof vote.voter !== 'string' || typeof vote.sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(vote.sig)) return false
+  if (typeof vote.voter !== 'string' || typeof vote.sig !== 'string' || !/^[A-Za-z0-9_-]{85}[AQgw]$/.test(vote.sig)) return false
   try {
     return verifyBytes(peerKeys.get(vote.voter), voteDigest(vote), Buffer.from(vote.sig, 'base64url'))
   } catch (err) {

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto'
-import { existsSync, linkSync, renameSync } from 'node:fs'
+import { existsSync, linkSync, renameSync, rmSync } from 'node:fs'
 import { NodeIdentity } from './identity.ts'
 import { SEED_LENGTH } from './ed25519.ts'
 import { FileError, readTextFile, writeFileExclusive } from '../util/fs.ts'
@@ -144,8 +144,23 @@ export function replaceIdentity (path: string, identity: NodeIdentity, passphras
   }
   const staged = `${path}.new-${process.pid}`
   writeFileExclusive(staged, encodeKeystore(identity, passphrase), 0o600)
-  const backup = `${path}.bak-${Date.now()}`
-  linkSync(path, backup)
-  renameSync(staged, path)
-  return backup
+  try {
+    // two replacements within one millisecond must not collide on the backup name
+    const stamp = Date.now()
+    let backup = `${path}.bak-${stamp}`
+    for (let i = 1; ; i++) {
+      try {
+        linkSync(path, backup)
+        break
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i > 1000) throw err
+        backup = `${path}.bak-${stamp}-${i}`
+      }
+    }
+    renameSync(staged, path)
+    return backup
+  } catch (err) {
+    rmSync(staged, { force: true })
+    throw err
+  }
 }

@@ -49,7 +49,9 @@ const ENVELOPE_KEYS = ['agent', 'ihsan', 'nonce', 'payload', 'sender', 'sig', 's
 const TYPE_RE = /^[a-z][a-z0-9._:/-]{0,63}$/
 const PEER_ID_RE = /^[1-9A-HJ-NP-Za-km-z]{40,128}$/
 const NONCE_RE = /^(?:[0-9a-f]{2}){8,32}$/
-const SIG_RE = /^[A-Za-z0-9_-]{86}$/
+// 64 bytes = 86 base64url characters; the last one carries 4 padding bits, which must be zero so
+// that each signature has exactly one spelling (else 16 strings verify for one envelope)
+const SIG_RE = /^[A-Za-z0-9_-]{85}[AQgw]$/
 const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/
 
 // Nonces come from a pool of random bytes refilled in bulk: one syscall per 256 envelopes.
@@ -119,7 +121,10 @@ export function createEnvelope<P> (identity: NodeIdentity, options: CreateEnvelo
   } catch (err) {
     throw new EnvelopeError(`payload: ${(err as Error).message}`)
   }
-  if (canonical.length > MAX_ENVELOPE_BYTES) throw new EnvelopeError(`envelope larger than ${MAX_ENVELOPE_BYTES} bytes`)
+  // measured in UTF-8 bytes, as verifyEnvelope does, so that nothing created here is refused there
+  if (canonical.length * 3 > MAX_ENVELOPE_BYTES && Buffer.byteLength(canonical) > MAX_ENVELOPE_BYTES) {
+    throw new EnvelopeError(`envelope larger than ${MAX_ENVELOPE_BYTES} bytes`)
+  }
   envelope.sig = Buffer.from(identity.sign(pciDigest(canonical))).toString('base64url')
   return envelope
 }
