@@ -7,6 +7,10 @@ import * as identity from './commands/identity.ts'
 import * as swarmKey from './commands/swarm-key.ts'
 import * as envelope from './commands/envelope.ts'
 import * as gates from './commands/gates.ts'
+import * as swarm from './commands/swarm.ts'
+import * as pattern from './commands/pattern.ts'
+import { status, peers, dial } from './commands/control.ts'
+import { NodeNotRunningError, IpcRemoteError } from '../node/ipc.ts'
 
 interface Command {
   usage: string
@@ -16,10 +20,15 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   init,
   start,
+  status,
+  peers,
+  dial,
   identity,
   'swarm-key': swarmKey,
+  swarm,
   envelope,
-  gates
+  gates,
+  pattern
 }
 
 const HELP = `bizra — a sovereign node of the BIZRA federation
@@ -49,7 +58,7 @@ export async function main (argv: string[]): Promise<number> {
   try {
     return await command.run(rest)
   } catch (err) {
-    if (err instanceof UsageError || err instanceof FileError || err instanceof ConstitutionError) {
+    if (err instanceof UsageError || err instanceof FileError || err instanceof ConstitutionError || err instanceof NodeNotRunningError || err instanceof IpcRemoteError) {
       process.stderr.write(`bizra: ${err.message.replace(/\n/g, ' ')}\n`)
       return 2
     }

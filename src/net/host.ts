@@ -38,6 +38,8 @@ export interface HostOptions {
   logger?: ComponentLogger
   /** gossipsub mesh degree (D); default 6 as in the spec */
   meshDegree?: number
+  /** inbound connections accepted per second from one host (default 50) */
+  inboundConnectionThreshold?: number
 }
 
 /**
@@ -49,11 +51,16 @@ function topicScores (): Record<string, ReturnType<typeof createTopicScoreParams
   for (const t of ALL_TOPICS) {
     topics[t] = createTopicScoreParams({
       topicWeight: 1,
+      // time in mesh counts per second (the default quantum is 1 ms, which would drown every
+      // penalty under the topic score cap)
+      timeInMeshWeight: 0.01,
+      timeInMeshQuantum: 1000,
       // no penalties for quiet meshes: federation topics can be idle for long stretches
       meshMessageDeliveriesWeight: 0,
       meshFailurePenaltyWeight: 0,
-      invalidMessageDeliveriesWeight: -100,
-      invalidMessageDeliveriesDecay: 0.5
+      // P4 is squared: one invalid message costs 10, three cost 90 (past the graylist at -80)
+      invalidMessageDeliveriesWeight: -10,
+      invalidMessageDeliveriesDecay: 0.9
     })
   }
   return topics
@@ -80,6 +87,11 @@ export async function createHost (options: HostOptions): Promise<Host> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    connectionManager: {
+      // libp2p allows 5 inbound connections per second from one host; a federation started on
+      // one machine, or several nodes behind one address, joins faster than that
+      inboundConnectionThreshold: options.inboundConnectionThreshold ?? 50
+    },
     metrics: options.metricsRegistry !== undefined
       ? prometheusMetrics({ registry: options.metricsRegistry, collectDefaultMetrics: false, preserveExistingMetrics: true })
       : undefined,
@@ -98,4 +110,21 @@ export async function createHost (options: HostOptions): Promise<Host> {
       })
     }
   }) as Promise<Host>
+}
+
+// GossipSub's exported interface omits two public methods of its implementation that tests,
+// benchmarks and the status API need; this is the one place that knows about them.
+interface GossipSubInspect {
+  getScore: (peerId: string) => number
+  getMeshPeers: (topic: string) => string[]
+}
+
+/** The gossipsub peer score this host holds for a peer. */
+export function gossipScore (host: Host, peerId: string): number {
+  return (host.services.pubsub as unknown as GossipSubInspect).getScore(peerId)
+}
+
+/** PeerIds in this host's gossipsub mesh for a topic. */
+export function meshPeers (host: Host, topic: string): string[] {
+  return (host.services.pubsub as unknown as GossipSubInspect).getMeshPeers(topic)
 }

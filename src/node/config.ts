@@ -15,6 +15,8 @@ export interface NodeConfig {
   genesis: string | null
   mdns: boolean
   heartbeatMs: number
+  /** how long a pattern proposal may gather votes before it expires */
+  proposalTimeoutMs: number
   logLevel: string
 }
 
@@ -26,6 +28,7 @@ export const DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({
   genesis: null,
   mdns: false,
   heartbeatMs: 10_000,
+  proposalTimeoutMs: 30_000,
   logLevel: 'info'
 })
 
@@ -61,6 +64,10 @@ export function parseConfig (input: unknown, source: string, baseDir: string): P
   if (c.heartbeatMs !== undefined) {
     if (typeof c.heartbeatMs !== 'number' || !Number.isInteger(c.heartbeatMs) || c.heartbeatMs < 100 || c.heartbeatMs > 600_000) throw bad('heartbeatMs must be an integer from 100 to 600000')
     out.heartbeatMs = c.heartbeatMs
+  }
+  if (c.proposalTimeoutMs !== undefined) {
+    if (typeof c.proposalTimeoutMs !== 'number' || !Number.isInteger(c.proposalTimeoutMs) || c.proposalTimeoutMs < 100 || c.proposalTimeoutMs > 3_600_000) throw bad('proposalTimeoutMs must be an integer from 100 to 3600000')
+    out.proposalTimeoutMs = c.proposalTimeoutMs
   }
   if (c.logLevel !== undefined) {
     if (typeof c.logLevel !== 'string' || !LOG_LEVELS.includes(c.logLevel)) throw bad(`logLevel must be one of ${LOG_LEVELS.join(', ')}`)

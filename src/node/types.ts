@@ -8,6 +8,8 @@ export interface PeerView {
   addresses: string[]
   /** NTU belief in this peer, fed by how its messages validate (0..1) */
   belief: number
+  /** belief x share of valid messages in the NTU window (0..1): what routing ranks peers by */
+  trust: number
   /** phi-accrual suspicion level of the peer's heartbeats */
   phi: number
   /** epoch ms of the last heartbeat, null before the first */
@@ -34,6 +36,11 @@ export type NodeEvent =
   | { type: 'peer:joined' | 'peer:active' | 'peer:suspect' | 'peer:dead' | 'peer:left', peerId: string, ts: number }
   | { type: 'message', topic: string, sender: string, envelopeType: string, ts: number }
   | { type: 'message:rejected', topic: string, from: string, code: string, reason: string, ts: number }
+  | { type: 'pattern:proposed', id: string, digest: string, proposer: string, ts: number }
+  | { type: 'pattern:vote', id: string, digest: string, voter: string, decision: string, ts: number }
+  | { type: 'pattern:committed', id: string, digest: string, decision: string, latencyMs: number, ts: number }
+  | { type: 'pattern:expired', id: string, digest: string, ts: number }
+  | { type: 'pattern:equivocation', voter: string, digest: string, ts: number }
 
 /**
  * What a running node offers its control surfaces (IPC socket, REST/WS API). BizraNode
@@ -49,4 +56,10 @@ export interface NodeControl {
   metrics (): Promise<string>
   /** subscribe to node events; returns an unsubscribe function */
   onEvent (listener: (event: NodeEvent) => void): () => void
+  /** puts a pattern to the federation's vote (see PatternService.propose) */
+  propose (input: { id: string, content: unknown, snr: number, ihsan: number }, options?: { wait?: boolean, signal?: AbortSignal }): Promise<unknown>
+  /** committed patterns with their certificates */
+  patternList (): Promise<unknown[]>
+  /** the latest commit of one pattern, or undefined */
+  patternShow (id: string): Promise<unknown>
 }

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync, readdir
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { spawnNode } from '../helpers/nodes.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/bizra.mjs', import.meta.url))
 
@@ -60,12 +61,14 @@ describe('bizra init', () => {
     assert.ok(existsSync(join(home, 'identity.key')))
   })
 
-  test('start prints the identity and exits 0', () => {
+  test('start creates the home, prints PeerId and addresses, and stops cleanly on SIGTERM', async () => {
     const home = join(tmp(), 'h')
-    const r = bizra(['start', '--home', home])
-    assert.equal(r.code, 0, r.stderr)
+    const node = await spawnNode(home, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
     const show = JSON.parse(bizra(['identity', 'show', '--home', home, '--json']).stdout)
-    assert.match(r.stdout, new RegExp(`BIZRA node ${show.peerId}`))
+    assert.equal(node.peerId, show.peerId)
+    assert.match(node.addresses[0]!, new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${show.peerId}$`))
+    node.child.kill('SIGTERM')
+    assert.equal(await node.exited, 0, node.stderr())
   })
 })
 

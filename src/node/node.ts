@@ -1,0 +1,495 @@
+import { Level } from 'level'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Registry, Counter, Gauge, Histogram } from 'prom-client'
+import type { Connection, PeerId } from '@libp2p/interface'
+import { readFileSync } from 'node:fs'
+import { initHome, homePaths, type HomePaths } from './home.ts'
+import { resolveConfig, parseHostPort, type NodeConfig } from './config.ts'
+import { loadGenesis, soloGenesis, type Genesis } from './genesis.ts'
+import { createLogger, type Logger } from './logger.ts'
+import { PeerBook } from './peer-book.ts'
+import type { MemberState, NodeControl, NodeEvent, NodeStatus, PeerView } from './types.ts'
+import type { NodeIdentity } from '../identity/identity.ts'
+import type { Constitution } from '../governance/constitution.ts'
+import { loadSwarmKey } from '../net/swarm-key.ts'
+import { privateNetwork } from '../net/pnet.ts'
+import { createHost, type Host } from '../net/host.ts'
+import { SignedGossip, type VerifiedMessage } from '../net/gossip.ts'
+import { TOPICS, type Topic } from '../net/protocols.ts'
+import { createMembership, type Membership } from '../net/membership.ts'
+import { startIpcServer } from './ipc.ts'
+import { FileError } from '../util/fs.ts'
+import { PatternStore } from '../consensus/store.ts'
+import { PatternService, ENVELOPE_TYPES } from '../consensus/service.ts'
+import { registerSyncHandler, fetchCertificates } from '../consensus/sync.ts'
+import type { Outcome } from '../consensus/machine.ts'
+import type { Vote } from '../consensus/types.ts'
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export interface StartNodeOptions {
+  home: string
+  passphrase?: string
+  /** command-line overrides of `<home>/config.json` and the defaults */
+  config?: Partial<NodeConfig>
+  /** serve the IPC socket (default true) */
+  ipc?: boolean
+  /** a logger, or false for none (default: pino to stderr at config.logLevel) */
+  logger?: Logger | false
+}
+
+/** Payload of a `/bizra/1/node-info` heartbeat. */
+export interface NodeInfo {
+  state: MemberState
+  addresses: string[]
+  /** open connections, a cheap proxy for load until tasks exist */
+  load: number
+  /** mean NTU belief this node holds in its peers */
+  belief: number
+  agentCard: string | null
+}
+
+/**
+ * The composition root: identity, swarm key, genesis, level, the libp2p host, signed gossip,
+ * membership, and the control surfaces (IPC socket, REST/WS API). `BizraNode.start()` brings
+ * them up in order; `stop()` takes them down in reverse and closes level.
+ */
+export class BizraNode implements NodeControl {
+  readonly identity: NodeIdentity
+  readonly genesis: Genesis
+  readonly constitution: Constitution
+  readonly config: NodeConfig
+  readonly paths: HomePaths
+  readonly libp2p: Host
+  readonly gossip: SignedGossip
+  readonly db: Level<string, string>
+  readonly patterns: PatternService
+  readonly patternStore: PatternStore
+  #apiAddress: string | null = null
+  #membership: Membership
+  #peerBook: PeerBook
+  #log: Logger | undefined
+  #registry: Registry
+  #listeners = new Set<(e: NodeEvent) => void>()
+  #timers: NodeJS.Timeout[] = []
+  #closers: Array<() => Promise<void> | void> = []
+  #startedAt = Date.now()
+  #stopping: Promise<void> | undefined
+  #heartbeatSoon: NodeJS.Timeout | undefined
+  #metrics: { messages: Counter, rejected: Counter, peers: Gauge, proposals: Counter, commits: Counter, expiries: Counter, equivocations: Counter, commitLatency: Histogram }
+  #synced = new Set<string>()
+
+  private constructor (fields: {
+    identity: NodeIdentity, genesis: Genesis, config: NodeConfig, paths: HomePaths, libp2p: Host,
+    db: Level<string, string>, registry: Registry, log: Logger | undefined
+  }) {
+    this.identity = fields.identity
+    this.genesis = fields.genesis
+    this.constitution = fields.genesis.constitution
+    this.config = fields.config
+    this.paths = fields.paths
+    this.libp2p = fields.libp2p
+    this.db = fields.db
+    this.#registry = fields.registry
+    this.#log = fields.log
+    this.gossip = new SignedGossip(this.libp2p.services.pubsub, { identity: this.identity, constitution: this.constitution })
+    this.#membership = createMembership({
+      selfId: this.identity.id,
+      heartbeatIntervalMs: this.config.heartbeatMs,
+      lone: this.config.bootstrap.length === 0 && this.genesis.bootstrap.filter(a => !a.endsWith(this.identity.id)).length === 0
+    })
+    this.#peerBook = new PeerBook(this.db)
+    this.patternStore = new PatternStore(this.db)
+    this.patterns = new PatternService({
+      gossip: this.gossip,
+      store: this.patternStore,
+      identity: this.identity,
+      genesis: this.genesis,
+      timeoutMs: this.config.proposalTimeoutMs,
+      log: this.#log,
+      onOutcome: o => this.#onOutcome(o)
+    })
+    this.#metrics = {
+      messages: new Counter({ name: 'bizra_gossip_messages_total', help: 'Verified gossip messages received, by topic', labelNames: ['topic'], registers: [this.#registry] }),
+      rejected: new Counter({ name: 'bizra_gossip_rejected_total', help: 'Gossip messages refused by the validator, by code and action', labelNames: ['code', 'action'], registers: [this.#registry] }),
+      peers: new Gauge({ name: 'bizra_peers', help: 'Known peers by membership state', labelNames: ['state'], registers: [this.#registry] }),
+      proposals: new Counter({ name: 'bizra_pattern_proposals_total', help: 'Pattern proposals made by this node', registers: [this.#registry] }),
+      commits: new Counter({ name: 'bizra_pattern_commits_total', help: 'Pattern commits seen, by decision', labelNames: ['decision'], registers: [this.#registry] }),
+      expiries: new Counter({ name: 'bizra_pattern_expiries_total', help: 'Proposals that expired without a quorum', registers: [this.#registry] }),
+      equivocations: new Counter({ name: 'bizra_pattern_equivocations_total', help: 'Validators caught signing two votes on one proposal', registers: [this.#registry] }),
+      commitLatency: new Histogram({ name: 'bizra_pattern_commit_latency_seconds', help: 'Time from first seeing a proposal to its commit', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.#registry] })
+    }
+  }
+
+  /** Starts a node from its home; throws FileError for a bad swarm key, genesis or config. */
+  static async start (options: StartNodeOptions): Promise<BizraNode> {
+    const { identity, paths } = await initHome(options.home, options.passphrase)
+    const config = resolveConfig(options.home, options.config ?? {})
+    const swarmKey = loadSwarmKey(config.swarmKey ?? paths.swarmKey)
+    const genesis = config.genesis !== null ? loadGenesis(config.genesis) : soloGenesis(identity.id)
+    const log = options.logger === false ? undefined : options.logger ?? createLogger(config.logLevel)
+    if (config.api !== null && parseHostPort(config.api) === undefined) throw new FileError(options.home, `api must be host:port, got ${config.api}`)
+
+    const db = new Level<string, string>(paths.db)
+    try {
+      await db.open()
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause
+      if (cause?.code === 'LEVEL_LOCKED') throw new FileError(paths.db, 'database is locked: another node is running with this home')
+      throw new FileError(paths.db, `cannot open the database: ${(err as Error).message}`)
+    }
+
+    const registry = new Registry()
+    const bootstrap = [...new Set([...config.bootstrap, ...genesis.bootstrap])].filter(a => !a.endsWith(`/p2p/${identity.id}`))
+    let libp2p: Host
+    try {
+      libp2p = await createHost({
+        privateKey: identity.libp2pKey,
+        listen: config.listen,
+        bootstrap,
+        protector: privateNetwork({ psk: swarmKey }),
+        mdns: config.mdns,
+        metricsRegistry: registry
+      })
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+    const node = new BizraNode({ identity, genesis, config: { ...config, bootstrap }, paths, libp2p, db, registry, log })
+    try {
+      await node.#start(options)
+    } catch (err) {
+      await node.stop()
+      throw err
+    }
+    return node
+  }
+
+  async #start (options: StartNodeOptions): Promise<void> {
+    const l = this.libp2p
+    l.addEventListener('peer:connect', this.#onConnect)
+    l.addEventListener('peer:disconnect', this.#onDisconnect)
+    this.#closers.push(() => {
+      l.removeEventListener('peer:connect', this.#onConnect)
+      l.removeEventListener('peer:disconnect', this.#onDisconnect)
+    })
+    await l.start()
+    this.#closers.push(() => l.stop())
+
+    this.gossip.onMessage(this.#onGossip)
+    this.gossip.onReject(r => {
+      this.#metrics.rejected.inc({ code: r.code, action: r.action })
+      if (r.action === 'reject') this.#emitAll(this.#membership.messageValidated(r.from, false, Date.now()))
+      this.#emit({ type: 'message:rejected', topic: r.topic, from: r.from, code: r.code, reason: r.reason, ts: Date.now() })
+    })
+    this.gossip.start()
+    this.#closers.push(() => this.gossip.stop())
+    this.patterns.start()
+    this.#closers.push(() => this.patterns.stop())
+    await registerSyncHandler(l, this.patternStore)
+    l.services.pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)
+    this.#closers.push(() => l.services.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange))
+
+    const hb = this.config.heartbeatMs
+    this.#every(hb, () => {
+      void this.#heartbeat()
+      if (this.libp2p.getConnections().length === 0) void this.#dialBootstrap()
+    })
+    this.#every(Math.max(50, Math.floor(hb / 2)), () => this.#emitAll(this.#membership.tick(Date.now())))
+    void this.#heartbeat()
+    void this.#redialKnownPeers()
+
+    if (options.ipc !== false) {
+      const ipc = await startIpcServer(this.paths.socket, {
+        status: () => this.status(),
+        peers: () => this.peers(),
+        dial: async (params: unknown, signal: AbortSignal) => {
+          const ma = (params as { multiaddr?: unknown } | null)?.multiaddr
+          if (typeof ma !== 'string') throw new Error('dial needs { multiaddr }')
+          return this.dial(ma, signal)
+        },
+        'pattern.propose': async (params: unknown, signal: AbortSignal) => {
+          const p = (params ?? {}) as { id?: unknown, content?: unknown, snr?: unknown, ihsan?: unknown, wait?: unknown }
+          if (typeof p.id !== 'string' || typeof p.snr !== 'number' || typeof p.ihsan !== 'number' || p.content === undefined) {
+            throw new Error('pattern.propose needs { id, content, snr, ihsan }')
+          }
+          return this.propose({ id: p.id, content: p.content, snr: p.snr, ihsan: p.ihsan }, { wait: p.wait === true, signal })
+        },
+        'pattern.list': async () => this.patternList(),
+        'pattern.show': async (params: unknown) => {
+          const id = (params as { id?: unknown } | null)?.id
+          if (typeof id !== 'string') throw new Error('pattern.show needs { id }')
+          return (await this.patterns.show(id)) ?? null
+        }
+      })
+      this.#closers.push(() => ipc.close())
+    }
+    if (this.config.api !== null) {
+      const { host, port } = parseHostPort(this.config.api)!
+      const token = readFileSync(this.paths.apiToken, 'utf8').trim()
+      const { startApiServer } = await import('../api/server.ts')
+      const api = await startApiServer({ control: this, identity: this.identity, constitution: this.constitution, token, host, port })
+      this.#apiAddress = api.address
+      this.#closers.push(() => api.close())
+    }
+    this.#log?.info({ peerId: this.identity.id, addresses: this.addresses(), api: this.#apiAddress, federationId: this.genesis.federationId }, 'node started')
+  }
+
+  get apiAddress (): string | null {
+    return this.#apiAddress
+  }
+
+  get peerId (): string {
+    return this.identity.id
+  }
+
+  addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  status (): NodeStatus {
+    const now = Date.now()
+    const views = this.#membership.views(now)
+    return {
+      peerId: this.identity.id,
+      addresses: this.addresses(),
+      api: this.#apiAddress,
+      state: this.#membership.selfState(now),
+      peers: views.filter(v => v.state !== 'DEAD').length,
+      connections: this.libp2p.getConnections().length,
+      federationId: this.genesis.federationId,
+      uptimeS: Math.round((now - this.#startedAt) / 1000),
+      version: VERSION
+    }
+  }
+
+  peers (): PeerView[] {
+    const now = Date.now()
+    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    return this.#membership.views(now).map(v => ({
+      ...v,
+      addresses: v.addresses.length > 0 ? v.addresses : this.#connectionAddresses(v.peerId),
+      connected: connected.has(v.peerId)
+    }))
+  }
+
+  /** Peers ranked best-first for routing: healthy and trusted before suspect or low-belief. */
+  rankPeers (peerIds: string[]): string[] {
+    return this.#membership.rankPeers(peerIds)
+  }
+
+  async dial (address: string, signal?: AbortSignal): Promise<{ peerId: string }> {
+    const ma = multiaddr(address)
+    const conn: Connection = await this.libp2p.dial(ma, { signal: signal ?? AbortSignal.timeout(15_000) })
+    return { peerId: conn.remotePeer.toString() }
+  }
+
+  /** Proposes a pattern to the federation (see PatternService.propose). */
+  async propose (input: Parameters<PatternService['propose']>[0], options: Parameters<PatternService['propose']>[1] = {}): ReturnType<PatternService['propose']> {
+    const result = await this.patterns.propose(input, options)
+    this.#metrics.proposals.inc()
+    return result
+  }
+
+  async patternList (): Promise<unknown[]> {
+    return this.patterns.list()
+  }
+
+  async patternShow (id: string): Promise<unknown> {
+    return this.patterns.show(id)
+  }
+
+  async publish<P> (topic: Topic, type: string, payload: P): Promise<number> {
+    return (await this.gossip.publish(topic, type, payload)).recipients
+  }
+
+  async metrics (): Promise<string> {
+    const now = Date.now()
+    this.#metrics.peers.reset()
+    for (const v of this.#membership.views(now)) this.#metrics.peers.inc({ state: v.state })
+    return this.#registry.metrics()
+  }
+
+  onEvent (listener: (event: NodeEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+
+  /** Stops everything that was started, in reverse order, then closes level. Idempotent. */
+  async stop (): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const t of this.#timers) clearInterval(t)
+      if (this.#heartbeatSoon !== undefined) clearTimeout(this.#heartbeatSoon)
+      for (const close of this.#closers.reverse()) {
+        try {
+          await close()
+        } catch (err) {
+          this.#log?.warn({ err }, 'error while stopping')
+        }
+      }
+      await this.db.close()
+      this.#log?.info('node stopped')
+    })()
+    return this.#stopping
+  }
+
+  #every (ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms)
+    t.unref()
+    this.#timers.push(t)
+  }
+
+  #emit (event: NodeEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(event)
+      } catch (err) {
+        this.#log?.warn({ err }, 'event listener failed')
+      }
+    }
+  }
+
+  #emitAll (events: NodeEvent[]): void {
+    for (const e of events) {
+      if ('peerId' in e) this.#log?.info({ peer: e.peerId }, e.type)
+      this.#emit(e)
+    }
+  }
+
+  #connectionAddresses (peerId: string): string[] {
+    return this.libp2p.getConnections().filter(c => c.remotePeer.toString() === peerId).map(c => c.remoteAddr.toString())
+  }
+
+  async #heartbeat (): Promise<void> {
+    if (this.#stopping !== undefined) return
+    const now = Date.now()
+    const views = this.#membership.views(now)
+    const info: NodeInfo = {
+      state: this.#membership.selfState(now),
+      addresses: this.addresses(),
+      load: this.libp2p.getConnections().length,
+      belief: views.length === 0 ? 1 : views.reduce((s, v) => s + v.belief, 0) / views.length,
+      agentCard: null
+    }
+    try {
+      await this.gossip.publish(TOPICS.nodeInfo, 'node-info', info, { ttl: Math.max(1, Math.ceil((this.config.heartbeatMs * 3) / 1000)), ihsan: 1, snr: 1 })
+    } catch (err) {
+      if (this.#stopping === undefined) this.#log?.debug({ err }, 'heartbeat publish failed')
+    }
+  }
+
+  /** A new peer on the node-info topic should not wait a full interval to hear from us. */
+  readonly #onSubscriptionChange = (): void => {
+    if (this.#heartbeatSoon !== undefined || this.#stopping !== undefined) return
+    this.#heartbeatSoon = setTimeout(() => {
+      this.#heartbeatSoon = undefined
+      void this.#heartbeat()
+    }, 20)
+    this.#heartbeatSoon.unref()
+  }
+
+  #onOutcome (o: Outcome): void {
+    const ts = Date.now()
+    switch (o.kind) {
+      case 'proposed':
+        this.#emit({ type: 'pattern:proposed', id: o.proposal.id, digest: o.digest, proposer: o.proposal.proposer, ts })
+        break
+      case 'committed':
+        this.#metrics.commits.inc({ decision: o.certificate.decision })
+        this.#metrics.commitLatency.observe(o.latencyMs / 1000)
+        this.#emit({ type: 'pattern:committed', id: o.certificate.proposal.id, digest: o.digest, decision: o.certificate.decision, latencyMs: o.latencyMs, ts })
+        break
+      case 'expired':
+        this.#metrics.expiries.inc()
+        this.#emit({ type: 'pattern:expired', id: o.proposal.id, digest: o.digest, ts })
+        break
+      case 'equivocation':
+        this.#metrics.equivocations.inc()
+        this.#emit({ type: 'pattern:equivocation', voter: o.evidence.voter, digest: o.evidence.proposal, ts })
+        break
+      default:
+        break
+    }
+  }
+
+  /** Fetches committed patterns from a newly connected peer once, verifying each certificate. */
+  async #syncFrom (peerId: PeerId): Promise<void> {
+    const id = peerId.toString()
+    if (this.#synced.has(id) || this.#stopping !== undefined) return
+    this.#synced.add(id)
+    try {
+      const certs = await fetchCertificates(this.libp2p, peerId)
+      if (certs.length === 0) return
+      const { stored, refused } = await this.patterns.importCertificates(certs)
+      this.#log?.info({ peer: id, stored, refused }, 'synced committed patterns')
+    } catch (err) {
+      this.#synced.delete(id)
+      this.#log?.debug({ err, peer: id }, 'pattern sync failed')
+    }
+  }
+
+  readonly #onGossip = (m: VerifiedMessage): void => {
+    const now = Date.now()
+    this.#metrics.messages.inc({ topic: m.topic })
+    if (m.envelope.type === ENVELOPE_TYPES.vote) {
+      const v = m.envelope.payload as Partial<Vote>
+      if (typeof v?.proposalId === 'string' && typeof v.proposal === 'string' && typeof v.decision === 'string') {
+        this.#emit({ type: 'pattern:vote', id: v.proposalId, digest: v.proposal, voter: m.envelope.sender, decision: v.decision, ts: now })
+      }
+    }
+    this.#emitAll(this.#membership.messageValidated(m.from, true, now))
+    if (m.topic === TOPICS.nodeInfo && m.envelope.type === 'node-info') {
+      const info = m.envelope.payload as Partial<NodeInfo>
+      const addresses = Array.isArray(info.addresses) ? info.addresses.filter((a): a is string => typeof a === 'string').slice(0, 16) : []
+      this.#emitAll(this.#membership.heartbeat(m.envelope.sender, now, { addresses, load: typeof info.load === 'number' ? info.load : undefined }))
+      void this.#peerBook.remember(m.envelope.sender, { addresses, lastSeen: now }).catch(() => {})
+      return
+    }
+    this.#emit({ type: 'message', topic: m.topic, sender: m.envelope.sender, envelopeType: m.envelope.type, ts: now })
+  }
+
+  readonly #onConnect = (e: CustomEvent<PeerId>): void => {
+    this.#emitAll(this.#membership.connected(e.detail.toString(), Date.now()))
+    void this.#syncFrom(e.detail)
+  }
+
+  readonly #onDisconnect = (e: CustomEvent<PeerId>): void => {
+    this.#emitAll(this.#membership.disconnected(e.detail.toString(), Date.now()))
+  }
+
+  /** A node that lost every connection (or never got one) keeps trying its bootstrap peers. */
+  async #dialBootstrap (): Promise<void> {
+    for (const a of this.config.bootstrap) {
+      if (this.#stopping !== undefined) return
+      try {
+        await this.libp2p.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })
+        return
+      } catch {
+        // next one; the timer tries again
+      }
+    }
+  }
+
+  async #redialKnownPeers (): Promise<void> {
+    try {
+      for (const p of await this.#peerBook.recent(32)) {
+        if (this.#stopping !== undefined) return
+        for (const a of p.addresses) {
+          const full = a.includes('/p2p/') ? a : `${a}/p2p/${p.peerId}`
+          try {
+            await this.libp2p.dial(multiaddr(full), { signal: AbortSignal.timeout(5_000) })
+            break
+          } catch {
+            // try the next address; a stale hint is normal
+          }
+        }
+      }
+    } catch (err) {
+      this.#log?.debug({ err }, 'redial of known peers failed')
+    }
+  }
+}
+
+export async function startNode (options: StartNodeOptions): Promise<BizraNode> {
+  return BizraNode.start(options)
+}

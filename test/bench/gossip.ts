@@ -1,0 +1,146 @@
+/**
+ * npm run bench:gossip — N real libp2p nodes in one process (TCP on loopback, private network,
+ * Noise, yamux, gossipsub), connected in a seeded random mesh. One burst of envelopes goes
+ * through full validation (parse, envelope verify, replay cache, gate chain) on the federation
+ * topic; the same burst of equally sized bytes goes through bare gossipsub on a topic with no
+ * validator. Latency = receive time - publish time on the one process clock.
+ * Last line: one JSON object.
+ */
+import { createHost, meshPeers, type Host } from '../../src/net/host.ts'
+import { privateNetwork } from '../../src/net/pnet.ts'
+import { SignedGossip } from '../../src/net/gossip.ts'
+import { TOPICS } from '../../src/net/protocols.ts'
+import { NodeIdentity } from '../../src/identity/identity.ts'
+import { DEFAULT_CONSTITUTION } from '../../src/governance/constitution.ts'
+import { createEnvelope } from '../../src/pci/envelope.ts'
+import { generateSwarmKey } from '../../src/net/swarm-key.ts'
+import { median } from './harness.ts'
+
+const N = Number(process.env.BENCH_NODES ?? 32)
+const BURST = Number(process.env.BENCH_BURST ?? 200)
+const DEGREE = 6
+const RAW_TOPIC = 'bench/raw'
+
+function mulberry32 (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+}
+
+const psk = generateSwarmKey()
+const identities = await Promise.all(Array.from({ length: N }, (_, i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(i + 1))))
+const hosts: Host[] = await Promise.all(identities.map(id => createHost({ privateKey: id.libp2pKey, listen: ['/ip4/127.0.0.1/tcp/0'], protector: privateNetwork({ psk }) })))
+await Promise.all(hosts.map(h => h.start()))
+const gossips = hosts.map((h, i) => new SignedGossip(h.services.pubsub, { identity: identities[i]!, constitution: DEFAULT_CONSTITUTION, replayCacheSize: 1_000_000 }))
+gossips.forEach(g => g.start())
+hosts.forEach(h => h.services.pubsub.subscribe(RAW_TOPIC))
+
+// seeded mesh: a ring (connected) plus random chords up to about DEGREE links per node
+const rand = mulberry32(42)
+const links = new Set<string>()
+const link = (a: number, b: number): void => { if (a !== b) links.add(a < b ? `${a}-${b}` : `${b}-${a}`) }
+for (let i = 0; i < N; i++) link(i, (i + 1) % N)
+while (links.size < (N * DEGREE) / 2) link(Math.floor(rand() * N), Math.floor(rand() * N))
+await Promise.all([...links].map(async l => {
+  const [a, b] = l.split('-').map(Number) as [number, number]
+  await hosts[a]!.dial(hosts[b]!.getMultiaddrs()[0]!)
+}))
+
+// wait until every node has mesh peers on both topics (gossipsub heartbeats build the mesh)
+const meshReady = (): boolean => hosts.every(h => meshPeers(h, TOPICS.patterns).length >= 2 && meshPeers(h, RAW_TOPIC).length >= 2)
+const meshStart = Date.now()
+while (!meshReady()) {
+  if (Date.now() - meshStart > 30_000) throw new Error('mesh did not form in 30 s')
+  await new Promise(resolve => { hosts[0]!.services.pubsub.addEventListener('gossipsub:heartbeat', resolve, { once: true }) })
+}
+console.log(`${N} nodes, ${links.size} links, mesh formed in ${Date.now() - meshStart} ms; burst of ${BURST}`)
+
+const template = createEnvelope(identities[0]!, { payload: { text: 'x'.repeat(200) }, type: 'bench.msg' })
+const payloadBytes = new TextEncoder().encode(JSON.stringify(template)).length
+
+interface Run { latencies: number[], wallMs: number }
+
+async function burst (kind: 'signed' | 'raw'): Promise<Run> {
+  const expected = BURST * (N - 1)
+  const sentAt = new Map<string, number>()
+  const latencies: number[] = []
+  let first = 0
+  let last = 0
+  const offs: Array<() => void> = []
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${kind}: only ${latencies.length}/${expected} deliveries in 60 s`)), 60_000)
+    const record = (id: string): void => {
+      const t = performance.now()
+      latencies.push(t - sentAt.get(id)!)
+      last = t
+      if (latencies.length === expected) { clearTimeout(timer); resolve() }
+    }
+    if (kind === 'signed') {
+      gossips.forEach(g => offs.push(g.onMessage(m => { if (m.envelope.type === 'bench.msg') record((m.envelope.payload as { id: string }).id) })))
+    } else {
+      const listener = (e: CustomEvent<{ msg: { topic: string, data: Uint8Array } }>): void => {
+        if (e.detail.msg.topic === RAW_TOPIC) record(new TextDecoder().decode(e.detail.msg.data.subarray(0, 16)))
+      }
+      hosts.forEach(h => {
+        h.services.pubsub.addEventListener('gossipsub:message', listener as never)
+        offs.push(() => h.services.pubsub.removeEventListener('gossipsub:message', listener as never))
+      })
+    }
+  })
+  first = performance.now()
+  for (let i = 0; i < BURST; i++) {
+    const origin = i % N
+    const id = `${kind.padEnd(6, '-')}${String(i).padStart(10, '0')}`
+    if (kind === 'signed') {
+      sentAt.set(id, performance.now())
+      await gossips[origin]!.publish(TOPICS.patterns, 'bench.msg', { id, text: 'x'.repeat(200 - id.length) }, { ihsan: 0.97, snr: 0.9 })
+    } else {
+      const data = new Uint8Array(payloadBytes)
+      data.set(new TextEncoder().encode(id))
+      sentAt.set(id, performance.now())
+      await hosts[origin]!.services.pubsub.publish(RAW_TOPIC, data)
+    }
+  }
+  await done
+  offs.forEach(off => off())
+  return { latencies, wallMs: last - first }
+}
+
+// alternate the two kinds so drift affects both alike; keep the median round of each
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const signedRuns: Run[] = []
+const rawRuns: Run[] = []
+for (let r = 0; r < rounds; r++) {
+  rawRuns.push(await burst('raw'))
+  signedRuns.push(await burst('signed'))
+}
+const rate = (run: Run): number => run.latencies.length / (run.wallMs / 1000)
+const pick = (runs: Run[]): Run => runs.slice().sort((a, b) => rate(a) - rate(b))[runs.length >> 1]!
+const signed = pick(signedRuns)
+const raw = pick(rawRuns)
+await Promise.all(hosts.map(h => h.stop()))
+
+const deliveriesPerSec = Math.round(rate(signed))
+const rawDeliveriesPerSec = Math.round(rate(raw))
+console.log(`raw: p50 ${percentile(raw.latencies, 50).toFixed(1)} ms, p99 ${percentile(raw.latencies, 99).toFixed(1)} ms; message ${payloadBytes} bytes; medians over ${rounds} rounds (${median(signedRuns.map(rate)).toFixed(0)}/s)`)
+console.log(JSON.stringify({
+  bench: 'gossip',
+  nodes: N,
+  burst: BURST,
+  p50Ms: Math.round(percentile(signed.latencies, 50) * 10) / 10,
+  p99Ms: Math.round(percentile(signed.latencies, 99) * 10) / 10,
+  deliveriesPerSec,
+  rawDeliveriesPerSec,
+  ratio: Math.round((deliveriesPerSec / rawDeliveriesPerSec) * 1000) / 1000
+}))
+process.exit(0)
