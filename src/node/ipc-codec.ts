@@ -122,6 +122,7 @@ export class FrameDecoder {
 
   /** removes and returns the next n buffered bytes (n <= #buffered); copies only across chunks */
   #take (n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0)
     const first = this.#chunks[0]!
     const available = first.length - this.#offset
     this.#buffered -= n
