@@ -206,6 +206,7 @@ describe('IPC server and client over a Unix socket', () => {
     const old = process.umask(0)
     try {
       await withServer(async path => {
+        assert.equal(process.umask(0), 0, 'the process umask is restored after listen')
         const st = lstatSync(path)
         assert.ok(st.isSocket())
         assert.equal((st.mode & 0o777).toString(8), '600')
@@ -213,7 +214,6 @@ describe('IPC server and client over a Unix socket', () => {
     } finally {
       process.umask(old)
     }
-    assert.equal(process.umask(old), old, 'the process umask is restored after listen')
   })
 
   test('a stale socket file from a crashed node is replaced', async () => {
