@@ -1,5 +1,6 @@
-import sodium from 'sodium-native'
+import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
+import { xsalsa20 } from '@noble/ciphers/salsa.js'
 import { AbstractMultiaddrConnection, byteStream } from '@libp2p/utils'
 import type { AbortOptions, ConnectionProtector, Logger, MultiaddrConnection } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
@@ -7,74 +8,176 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { SWARM_KEY_LENGTH } from './swarm-key.ts'
 
 /**
- * The private-network connection protector: each side sends a random 24-byte nonce, then every
- * byte in each direction is XSalsa20-encrypted under the swarm key and the sender's nonce, the
- * keystream running on across chunks. That is the wire format of go-libp2p's pnet and of
- * @libp2p/pnet, so nodes interoperate with both.
+ * The private-network connection protector (the "dark mesh"). Wire format of go-libp2p's pnet
+ * and of @libp2p/pnet: each side first sends a random 24-byte nonce, then every byte in each
+ * direction is XSalsa20 under the 32-byte swarm key and the nonce its sender chose, the keystream
+ * running on across chunks. A peer without the key gets a nonce and noise back; the connection
+ * encrypter above (Noise) then fails on garbage and the connection dies.
  *
- * Why not @libp2p/pnet itself: its XSalsa20 (the `xsalsa20` WASM package) ran a 64 MiB stream
- * at about half the speed of the same stream without a protector here, and aborted a 256 MiB
- * one. This one streams XSalsa20 through libsodium (sodium-native, ~2.7 GB/s on this machine)
- * and decrypts in place.
+ * Why not @libp2p/pnet 3.0.27 itself: its XSalsa20 (the `xsalsa20` WASM package) re-grows one
+ * shared WebAssembly memory whenever another cipher instance grew it, so a single stream of
+ * 64 MiB or more aborts the connection ("WebAssembly.Memory.grow(): Maximum memory size
+ * exceeded"; measured on Node 24), and it runs at ~560 MiB/s of cipher. This one runs XSalsa20
+ * through libsodium (sodium-native, ~2.5 GB/s, 64-bit block counter), decrypts inbound bytes
+ * where they lie and encrypts outbound bytes with one allocation per send. @noble/ciphers is the
+ * fallback where sodium-native cannot load (same output, about a fifth of the speed).
  */
 
 export const NONCE_LENGTH = 24
-const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 
+/** The nonce exchange failed: the peer closed early, timed out, or the dial was aborted. */
 export class PrivateNetworkError extends Error {
   static override readonly name: string = 'PrivateNetworkError'
   override readonly name: string = 'PrivateNetworkError'
 }
 
-/** Stateful XSalsa20 keystream for one direction of one connection. */
-class XSalsa20Stream {
-  readonly #state = Buffer.alloc(sodium.crypto_stream_xor_STATEBYTES)
+export type XSalsa20Backend = 'libsodium' | 'noble'
 
-  constructor (nonce: Uint8Array, key: Uint8Array) {
-    sodium.crypto_stream_xor_init(this.#state, Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength), Buffer.from(key.buffer, key.byteOffset, key.byteLength))
-  }
+/** One direction's XSalsa20 keystream; each call continues where the previous one stopped. */
+export interface XSalsa20Stream {
+  /** XORs the keystream into `input`'s bytes and writes them to `output` (which may be `input`). */
+  update: (input: Uint8Array, output: Uint8Array) => void
+  /** Wipes the key material held by this stream. */
+  destroy: () => void
+}
 
-  /** XORs `input` into `output` (which may be `input` itself). */
-  update (output: Uint8Array, input: Uint8Array): void {
-    sodium.crypto_stream_xor_update(this.#state, asBuffer(output), asBuffer(input))
+/** The part of sodium-native used here: libsodium's XSalsa20 with a stream state. */
+interface SodiumStreamApi {
+  crypto_stream_xor_STATEBYTES: number
+  crypto_stream_xor_init: (state: Uint8Array, nonce: Uint8Array, key: Uint8Array) => void
+  crypto_stream_xor_update: (state: Uint8Array, output: Uint8Array, input: Uint8Array) => void
+  crypto_stream_xor_final: (state: Uint8Array) => void
+}
+
+function loadSodium (): SodiumStreamApi | undefined {
+  try {
+    const sodium = createRequire(import.meta.url)('sodium-native') as SodiumStreamApi & { crypto_stream_PRIMITIVE?: string }
+    return sodium.crypto_stream_PRIMITIVE === 'xsalsa20' && typeof sodium.crypto_stream_xor_update === 'function' ? sodium : undefined
+  } catch {
+    return undefined
   }
 }
 
-const asBuffer = (u: Uint8Array): Buffer => Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+const sodium = loadSodium()
 
-interface BoxInit {
+/** The backend `privateNetwork()` uses unless told otherwise. */
+export const DEFAULT_XSALSA20_BACKEND: XSalsa20Backend = sodium !== undefined ? 'libsodium' : 'noble'
+
+class SodiumXSalsa20 implements XSalsa20Stream {
+  readonly #api: SodiumStreamApi
+  readonly #state: Uint8Array
+
+  constructor (api: SodiumStreamApi, nonce: Uint8Array, key: Uint8Array) {
+    this.#api = api
+    this.#state = new Uint8Array(api.crypto_stream_xor_STATEBYTES)
+    api.crypto_stream_xor_init(this.#state, nonce, key)
+  }
+
+  update (input: Uint8Array, output: Uint8Array): void {
+    this.#api.crypto_stream_xor_update(this.#state, output, input)
+  }
+
+  destroy (): void {
+    this.#api.crypto_stream_xor_final(this.#state)
+  }
+}
+
+/**
+ * XSalsa20 on @noble/ciphers, which takes a starting block counter but no partial block: whole
+ * blocks go straight through noble, a trailing partial block's keystream is kept for the next
+ * call. noble's counter is 32 bits, so one direction stops (throws) after 256 GiB.
+ */
+class NobleXSalsa20 implements XSalsa20Stream {
+  readonly #key: Uint8Array
+  readonly #nonce: Uint8Array
+  readonly #block = new Uint8Array(64)
+  #used = 64 // keystream bytes of #block already consumed
+  #counter = 0 // next block number
+
+  constructor (nonce: Uint8Array, key: Uint8Array) {
+    this.#nonce = new Uint8Array(nonce)
+    this.#key = new Uint8Array(key)
+  }
+
+  update (input: Uint8Array, output: Uint8Array): void {
+    const n = input.length
+    const block = this.#block
+    let i = 0
+    while (i < n && this.#used < 64) {
+      output[i] = input[i]! ^ block[this.#used++]!
+      i++
+    }
+    const rest = n - i
+    const whole = rest - (rest % 64)
+    if (whole > 0) {
+      xsalsa20(this.#key, this.#nonce, input.subarray(i, i + whole), output.subarray(i, i + whole), this.#counter)
+      this.#counter += whole / 64
+      i += whole
+    }
+    if (i < n) {
+      block.fill(0)
+      xsalsa20(this.#key, this.#nonce, block, block, this.#counter)
+      this.#counter++
+      this.#used = 0
+      while (i < n) {
+        output[i] = input[i]! ^ block[this.#used++]!
+        i++
+      }
+    }
+  }
+
+  destroy (): void {
+    this.#key.fill(0)
+    this.#block.fill(0)
+  }
+}
+
+/** A fresh XSalsa20 keystream for (nonce, key) on the named backend (default: libsodium if it loads). */
+export function createXSalsa20Stream (nonce: Uint8Array, key: Uint8Array, backend: XSalsa20Backend = DEFAULT_XSALSA20_BACKEND): XSalsa20Stream {
+  if (nonce.length !== NONCE_LENGTH) throw new RangeError(`an XSalsa20 nonce is ${NONCE_LENGTH} bytes`)
+  if (key.length !== SWARM_KEY_LENGTH) throw new RangeError(`an XSalsa20 key is ${SWARM_KEY_LENGTH} bytes`)
+  if (backend === 'noble') return new NobleXSalsa20(nonce, key)
+  if (sodium === undefined) throw new Error('sodium-native is not available; use the noble XSalsa20 backend')
+  return new SodiumXSalsa20(sodium, nonce, key)
+}
+
+interface PrivateConnectionInit {
   maConn: MultiaddrConnection
   localNonce: Uint8Array
   remoteNonce: Uint8Array
   psk: Uint8Array
+  backend: XSalsa20Backend
   log: Logger
 }
 
+/** The protected connection handed to the connection encrypter (what @libp2p/pnet returns too). */
 class PrivateConnection extends AbstractMultiaddrConnection {
   readonly #maConn: MultiaddrConnection
   readonly #inbound: XSalsa20Stream
   readonly #outbound: XSalsa20Stream
 
-  constructor (init: BoxInit) {
+  constructor (init: PrivateConnectionInit) {
     super({ log: init.log, remoteAddr: init.maConn.remoteAddr, direction: init.maConn.direction })
     this.#maConn = init.maConn
-    this.#inbound = new XSalsa20Stream(init.remoteNonce, init.psk)
-    this.#outbound = new XSalsa20Stream(init.localNonce, init.psk)
+    this.#inbound = createXSalsa20Stream(init.remoteNonce, init.psk, init.backend)
+    this.#outbound = createXSalsa20Stream(init.localNonce, init.psk, init.backend)
+
     this.#maConn.addEventListener('message', (evt) => {
+      // bytes read off the transport are ours alone: decrypt them where they lie
       const data = evt.data
-      // bytes read off the socket belong to us alone: decrypt them where they lie
       if (data instanceof Uint8Array) {
         this.#inbound.update(data, data)
-        this.onData(data)
       } else {
-        for (const buf of data) {
-          this.#inbound.update(buf, buf)
-          this.onData(buf)
-        }
+        for (const buf of data) this.#inbound.update(buf, buf)
       }
+      this.onData(data)
     })
     this.#maConn.addEventListener('drain', () => { this.onMuxerDrain() })
+    this.#maConn.addEventListener('remoteCloseWrite', () => { this.onRemoteCloseWrite() })
     this.#maConn.addEventListener('close', (evt) => {
+      this.#inbound.destroy()
+      this.#outbound.destroy()
       if (evt.error != null) {
         if (evt.local === true) this.abort(evt.error)
         else this.onRemoteReset()
@@ -84,16 +187,21 @@ class PrivateConnection extends AbstractMultiaddrConnection {
     })
   }
 
-  async sendClose (options?: AbortOptions): Promise<void> {
-    await this.#maConn.close(options)
+  sendData (data: Uint8ArrayList): SendResult {
+    // the sender may still own these buffers: encrypt into one fresh buffer, in a single pass
+    const length = data.byteLength
+    const boxed = Buffer.allocUnsafe(length)
+    let offset = 0
+    for (const buf of data) {
+      const end = offset + buf.byteLength
+      this.#outbound.update(buf, offset === 0 && end === length ? boxed : boxed.subarray(offset, end))
+      offset = end
+    }
+    return { sentBytes: length, canSendMore: this.#maConn.send(boxed) }
   }
 
-  sendData (data: Uint8ArrayList): SendResult {
-    // the muxer may still hold these bytes: encrypt into a fresh buffer
-    const plain = data.subarray()
-    const boxed = Buffer.allocUnsafe(plain.byteLength)
-    this.#outbound.update(boxed, plain)
-    return { sentBytes: plain.byteLength, canSendMore: this.#maConn.send(boxed) }
+  async sendClose (options?: AbortOptions): Promise<void> {
+    await this.#maConn.close(options)
   }
 
   sendReset (err: Error): void {
@@ -109,37 +217,77 @@ class PrivateConnection extends AbstractMultiaddrConnection {
   }
 }
 
+export interface PrivateNetworkInit {
+  /** the 32 raw key bytes (parseSwarmKey / loadSwarmKey give them from a swarm.key file) */
+  psk: Uint8Array
+  /** limit on the nonce exchange, on top of any signal libp2p passes (default 10 s) */
+  handshakeTimeoutMs?: number
+  /** XSalsa20 implementation (default: libsodium, or noble where sodium-native cannot load) */
+  backend?: XSalsa20Backend
+}
+
 class PrivateNetworkProtector implements ConnectionProtector {
   readonly #psk: Uint8Array
   readonly #timeoutMs: number
+  readonly #backend: XSalsa20Backend
   readonly [Symbol.toStringTag] = 'bizra/pnet'
 
-  constructor (psk: Uint8Array, timeoutMs: number) {
+  constructor (psk: Uint8Array, timeoutMs: number, backend: XSalsa20Backend) {
     this.#psk = psk
     this.#timeoutMs = timeoutMs
+    this.#backend = backend
   }
 
   async protect (connection: MultiaddrConnection, options?: AbortOptions): Promise<MultiaddrConnection> {
     const log = connection.log.newScope('pnet')
-    const signal = options?.signal ?? AbortSignal.timeout(this.#timeoutMs)
     const localNonce = new Uint8Array(randomBytes(NONCE_LENGTH))
+
+    // our own limit on the exchange, plus the caller's signal (libp2p's upgrade timeout or dial)
+    const controller = new AbortController()
+    const timer = setTimeout(() => {
+      controller.abort(new PrivateNetworkError(`no ${NONCE_LENGTH}-byte nonce from the peer within ${this.#timeoutMs} ms`))
+    }, this.#timeoutMs)
+    const outer = options?.signal
+    const onOuterAbort = (): void => { controller.abort(new PrivateNetworkError('nonce exchange aborted', { cause: outer?.reason })) }
+    if (outer?.aborted === true) onOuterAbort()
+    else outer?.addEventListener('abort', onOuterAbort, { once: true })
+
     const bytes = byteStream(connection)
-    let remote
+    let remoteNonce: Uint8Array
     try {
-      ;[remote] = await Promise.all([
-        bytes.read({ bytes: NONCE_LENGTH, signal }),
-        bytes.write(localNonce, { signal })
+      const [remote] = await Promise.all([
+        bytes.read({ bytes: NONCE_LENGTH, signal: controller.signal }),
+        bytes.write(localNonce, { signal: controller.signal })
       ])
+      remoteNonce = remote.subarray()
     } catch (err) {
-      throw new PrivateNetworkError(`private network handshake failed: ${(err as Error)?.message ?? String(err)}`)
+      const reason = controller.signal.aborted ? controller.signal.reason : err
+      const error = reason instanceof PrivateNetworkError
+        ? reason
+        : new PrivateNetworkError(`nonce exchange failed: ${(reason as Error)?.message ?? String(reason)}`, { cause: reason })
+      log.error('%s', error.message)
+      connection.abort(error)
+      throw error
+    } finally {
+      clearTimeout(timer)
+      outer?.removeEventListener('abort', onOuterAbort)
     }
-    return new PrivateConnection({ maConn: bytes.unwrap(), localNonce, remoteNonce: remote.subarray(), psk: this.#psk, log })
+    log('exchanged nonces')
+    // unwrap hands back any bytes read past the nonce; they reach our listener once it is added
+    return new PrivateConnection({ maConn: bytes.unwrap(), localNonce, remoteNonce, psk: this.#psk, backend: this.#backend, log })
   }
 }
 
-/** `createLibp2p({ connectionProtector: privateNetwork({ psk }) })` with the 32 raw key bytes. */
-export function privateNetwork (init: { psk: Uint8Array, timeoutMs?: number }): () => ConnectionProtector {
+/**
+ * `createLibp2p({ connectionProtector: privateNetwork({ psk }) })`, with the 32 raw key bytes.
+ * Interoperates with `preSharedKey()` from @libp2p/pnet and with go-libp2p private networks
+ * given the same swarm.key.
+ */
+export function privateNetwork (init: PrivateNetworkInit): (components?: unknown) => ConnectionProtector {
   if (init.psk.length !== SWARM_KEY_LENGTH) throw new RangeError(`a swarm key is ${SWARM_KEY_LENGTH} bytes`)
+  const backend = init.backend ?? DEFAULT_XSALSA20_BACKEND
+  if (backend === 'libsodium' && sodium === undefined) throw new Error('sodium-native is not available for the private network; use backend "noble"')
+  const timeoutMs = init.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
   const psk = new Uint8Array(init.psk)
-  return () => new PrivateNetworkProtector(psk, init.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS)
+  return () => new PrivateNetworkProtector(psk, timeoutMs, backend)
 }

@@ -51,14 +51,8 @@ export async function run (argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS, 'start')
   const home = resolveHome(str(values, 'home'))
   const node = await BizraNode.start({ home, passphrase: passphrase(), config: configFromFlags(values) })
-  const status = node.status()
-  emit(values.json === true, { event: 'started', peerId: status.peerId, addresses: status.addresses, api: status.api, home, federationId: status.federationId }, () =>
-    `BIZRA node ${status.peerId}\nfederation: ${status.federationId}\nhome: ${home}\n` +
-    status.addresses.map(a => `listening on ${a}`).join('\n') +
-    (status.api !== null ? `\nAPI on http://${status.api}/api/v1` : '') +
-    '\nCtrl-C to stop.')
-
-  await new Promise<void>(resolveStop => {
+  // signal handlers go in before the node says it is up: a supervisor may stop it at once
+  const stopped = new Promise<void>(resolveStop => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
@@ -71,6 +65,13 @@ export async function run (argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   })
+  const status = node.status()
+  emit(values.json === true, { event: 'started', peerId: status.peerId, addresses: status.addresses, api: status.api, home, federationId: status.federationId }, () =>
+    `BIZRA node ${status.peerId}\nfederation: ${status.federationId}\nhome: ${home}\n` +
+    status.addresses.map(a => `listening on ${a}`).join('\n') +
+    (status.api !== null ? `\nAPI on http://${status.api}/api/v1` : '') +
+    '\nCtrl-C to stop.')
+  await stopped
   emit(values.json === true, { event: 'stopped', peerId: status.peerId }, 'stopped')
   return 0
 }
