@@ -86,6 +86,12 @@ describe('REST and WebSocket API of a real node', () => {
     assert.equal((await fetch(`${base}/federation/patterns/rest-pattern`)).status, 200)
     assert.equal((await fetch(`${base}/federation/patterns/nope`)).status, 404)
     assert.equal((await post('/federation/propose', { id: 'low', content: {}, snr: 0.5, ihsan: 0.99 })).status, 400)
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    assert.match(metrics, /bizra_pattern_proposals_total 1/)
+    assert.match(metrics, /bizra_pattern_commits_total\{decision="accept"\} 1/)
+    assert.match(metrics, /bizra_pattern_commit_latency_seconds_count 1/)
+    assert.match(metrics, /bizra_pattern_expiries_total 0/)
+    assert.match(metrics, /bizra_pattern_equivocations_total 0/)
   })
 
   test('the WebSocket streams node events', async () => {

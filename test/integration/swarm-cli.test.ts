@@ -1,9 +1,9 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, tempDir } from '../helpers/nodes.ts'
+import { BIN, cliAsync, tempDir } from '../helpers/nodes.ts'
 import { loadIdentity } from '../../src/identity/keystore.ts'
 import { proposalDigest, signVote } from '../../src/consensus/crypto.ts'
 import type { Certificate, Proposal } from '../../src/consensus/types.ts'
@@ -65,5 +65,41 @@ describe('bizra swarm create and pattern verify', () => {
     const noGenesis = cli(['pattern', 'verify', file])
     assert.equal(noGenesis.code, 2)
     assert.match(noGenesis.stderr, /--genesis/)
+  })
+})
+
+describe('bizra swarm up', () => {
+  test('starts every home of a created federation, which then commits a pattern; Ctrl-C stops them all', async () => {
+    const dir = join(tempDir('bz-up-'), 'fed')
+    // swarm homes use fixed ports (the genesis names node1's): pick a random free-looking range
+    const base = 20_000 + Math.floor(Math.random() * 30_000)
+    const created = cli(['swarm', 'create', '--nodes', '4', '--out', dir, '--base-port', String(base), '--api-base-port', String(base + 100)])
+    assert.equal(created.code, 0, created.stderr)
+    const up = spawn(process.execPath, [BIN, 'swarm', 'up', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<number | null>(resolve => up.on('exit', code => resolve(code)))
+    try {
+      const started = new Set<string>()
+      await new Promise<void>((resolve, reject) => {
+        let out = ''
+        up.stdout!.on('data', (d: Buffer) => {
+          out += d.toString()
+          for (const line of out.split('\n')) {
+            if (line.includes('"event":"started"')) started.add(JSON.parse(line).node)
+          }
+          if (started.size === 4) resolve()
+        })
+        void exited.then(code => reject(new Error(`swarm up exited early (${code})`)))
+      })
+      const r = await cliAsync(['pattern', 'propose', '--home', join(dir, 'node2'), '--id', 'swarm-up', '--content', '{"ok":true}', '--snr', '0.97', '--ihsan', '0.99', '--wait', '--json'])
+      assert.equal(r.code, 0, r.stderr)
+      const outcome = JSON.parse(r.stdout)
+      assert.deepEqual([outcome.status, outcome.decision], ['committed', 'accept'])
+      const cert = join(dir, 'cert.json')
+      writeFileSync(cert, JSON.stringify(outcome.certificate))
+      assert.equal(cli(['pattern', 'verify', cert, '--genesis', join(dir, 'genesis.json')]).code, 0)
+    } finally {
+      up.kill('SIGINT')
+    }
+    assert.equal(await exited, 0)
   })
 })

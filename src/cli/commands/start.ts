@@ -52,10 +52,13 @@ export async function run (argv: string[]): Promise<number> {
   const home = resolveHome(str(values, 'home'))
   const node = await BizraNode.start({ home, passphrase: passphrase(), config: configFromFlags(values) })
   // signal handlers go in before the node says it is up: a supervisor may stop it at once
+  // the handlers stay installed while stopping: Ctrl-C under `swarm up` reaches a node twice
+  // (from the terminal and from its parent), and the second must not kill it mid-stop
+  let stopping = false
   const stopped = new Promise<void>(resolveStop => {
     const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      if (stopping) return
+      stopping = true
       process.stderr.write(`bizra: ${signal} received, stopping\n`)
       node.stop().then(resolveStop, err => {
         process.stderr.write(`bizra: error while stopping: ${(err as Error).message}\n`)
