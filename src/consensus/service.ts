@@ -162,8 +162,30 @@ export class PatternService {
       this.#timers.set(t.digest, timer)
     }
     for (const out of result.send) void this.#send(out)
+    this.#persistInputs(event, result)
     for (const o of result.outcomes) this.#record(o)
     return result
+  }
+
+  /** Stores the proposals and votes the machine took in, and the votes it cast. */
+  #persistInputs (event: ConsensusEvent, result: StepResult): void {
+    const store = this.#init.store
+    const writes: Array<() => Promise<void>> = []
+    if (event.type === 'proposal') {
+      const digest = safeDigest({ proposal: event.proposal })
+      const record = digest === undefined ? undefined : this.#state.proposals.get(digest)
+      if (record !== undefined && record.proposal === event.proposal) writes.push(() => store.saveProposal(record.digest, event.proposal))
+    } else if (event.type === 'vote') {
+      const vote = event.vote
+      if (this.#state.seenVotes.get(`${vote.proposal}:${vote.voter}`) === vote) writes.push(() => store.saveVote(vote))
+    }
+    for (const out of result.send) {
+      if (out.kind === 'vote') writes.push(() => store.saveVote(out.vote))
+    }
+    if (writes.length === 0) return
+    this.#persist = this.#persist.then(async () => { for (const w of writes) await w() }).catch(err => {
+      this.#init.log?.error({ err }, 'failed to store a proposal or vote')
+    })
   }
 
   #record (o: Outcome): void {

@@ -91,6 +91,18 @@ export class PatternStore {
     return { stored, refused }
   }
 
+  /** Votes seen on one proposal. */
+  async votes (digest: string): Promise<Vote[]> {
+    const out: Vote[] = []
+    for await (const v of this.#db.values({ gt: `vote!${digest}!`, lt: `vote!${digest}"` })) out.push(JSON.parse(v) as Vote)
+    return out
+  }
+
+  async proposal (digest: string): Promise<Proposal | undefined> {
+    const v = await this.#db.get(`proposal!${digest}`)
+    return v === undefined ? undefined : JSON.parse(v) as Proposal
+  }
+
   async evidence (): Promise<Evidence[]> {
     const out: Evidence[] = []
     for await (const v of this.#db.values({ gt: 'evidence!', lt: 'evidence"' })) out.push(JSON.parse(v) as Evidence)

@@ -76,6 +76,9 @@ for (const n of [4, 7]) {
           assert.ok(verifyCertificate(c!.certificate, fed.ids).ok)
         }
       }
+      // proposals and votes are stored too, not only the certificates
+      await eventually(async () => (await nodes[0]!.patternStore.votes(good.digest)).length >= n - Math.floor((n - 1) / 3), 'votes stored')
+      assert.deepEqual((await nodes[3]!.patternStore.proposal(good.digest))?.id, 'mesh-degree')
       const listed = await nodes[0]!.patterns.list()
       assert.deepEqual(listed.map(p => [p.id, p.decision]).sort(), [['mesh-degree', 'accept'], ['noisy', 'reject']])
     })
