@@ -8,6 +8,7 @@
  * the queue a back-to-back burst builds; throughput and the ratio come from the bursts.
  * Last line: one JSON object.
  */
+import { mulberry32 } from '../helpers/random.ts'
 import { createHost, meshPeers, type Host } from '../../src/net/host.ts'
 import { privateNetwork } from '../../src/net/pnet.ts'
 import { SignedGossip } from '../../src/net/gossip.ts'
@@ -23,16 +24,6 @@ const BURST = Number(process.env.BENCH_BURST ?? 200)
 const DEGREE = 6
 const RAW_TOPIC = 'bench/raw'
 
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const percentile = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b)

@@ -3,6 +3,7 @@
  * answer ok:true or ok:false with a code R001..R006 and a reason, and may only accept an input
  * that is exactly a validly signed envelope. Reproduce a failure with BIZRA_FUZZ_SEED=<seed>.
  */
+import { mulberry32 } from '../helpers/random.ts'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
@@ -20,17 +21,6 @@ const FIELDS = ['v', 'type', 'sender', 'agent', 'payload', 'ts', 'ttl', 'ihsan',
 
 type Loose = Record<string, unknown>
 
-/** mulberry32: small seeded PRNG, returns floats in [0, 1). */
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const identities = await Promise.all([1, 2, 3].map(async b => await NodeIdentity.fromSeed(new Uint8Array(32).fill(b))))
 

@@ -1,19 +1,9 @@
 import { test, describe } from 'node:test'
+import { mulberry32 } from '../helpers/random.ts'
 import assert from 'node:assert/strict'
 import canonicalizeRef from 'canonicalize'
 import { canonicalize, canonicalString, CanonicalizationError } from '../../src/pci/canonical.ts'
 
-/** mulberry32: small seeded PRNG, returns floats in [0, 1). */
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function fromHex (hex: string): number {
   const view = new DataView(new ArrayBuffer(8))

@@ -1,4 +1,5 @@
 import { test, describe } from 'node:test'
+import { mulberry32 } from '../helpers/random.ts'
 import assert from 'node:assert/strict'
 import { NodeIdentity } from '../../src/identity/identity.ts'
 import { DEFAULT_CONSTITUTION } from '../../src/governance/constitution.ts'
@@ -6,16 +7,6 @@ import { createConsensus, decide, step, type ConsensusState, type Outbound } fro
 import { proposalDigest, signVote, verifyCertificate } from '../../src/consensus/crypto.ts'
 import type { Certificate, Proposal, Vote } from '../../src/consensus/types.ts'
 
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const POOL = await Promise.all(Array.from({ length: 10 }, (_, i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(i + 1))))
 const outsider = await NodeIdentity.fromSeed(new Uint8Array(32).fill(99))

@@ -1,4 +1,5 @@
 import { test, describe } from 'node:test'
+import { mulberry32 } from '../helpers/random.ts'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import * as ed from '@noble/ed25519'
@@ -21,17 +22,6 @@ import { DEFAULT_CONSTITUTION } from '../../src/governance/constitution.ts'
 
 ed.hashes.sha512 = (m: Uint8Array) => new Uint8Array(createHash('sha512').update(m).digest())
 
-/** mulberry32: small seeded PRNG, returns floats in [0, 1). */
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const NOW = Date.parse('2025-06-01T12:00:00.000Z')
 const alice = await NodeIdentity.fromSeed(new Uint8Array(32).fill(1))

@@ -1,4 +1,5 @@
 import { test, describe } from 'node:test'
+import { mulberry32 } from '../helpers/random.ts'
 import assert from 'node:assert/strict'
 import {
   MEMBERSHIP_DEFAULTS,
@@ -11,17 +12,6 @@ import {
   type MembershipInput
 } from '../../src/net/membership.ts'
 
-/** mulberry32: a tiny deterministic PRNG, uniform in [0, 1). */
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const I = 10_000
 const SELF = 'self'
