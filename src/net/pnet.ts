@@ -8,23 +8,24 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { SWARM_KEY_LENGTH } from './swarm-key.ts'
 
 /**
- * The private-network connection protector (the "dark mesh"). Wire format of go-libp2p's pnet
- * and of @libp2p/pnet: each side first sends a random 24-byte nonce, then every byte in each
- * direction is XSalsa20 under the 32-byte swarm key and the nonce its sender chose, the keystream
- * running on across chunks. A peer without the key gets a nonce and noise back; the connection
- * encrypter above (Noise) then fails on garbage and the connection dies.
+ * The private-network connection protector (the "dark mesh"), with the wire format of
+ * go-libp2p's pnet and @libp2p/pnet: each side first sends a random 24-byte nonce, then every
+ * byte in each direction is XSalsa20 under the 32-byte swarm key and the nonce its sender chose,
+ * the keystream running on across chunks. A peer without the key gets a nonce and noise back;
+ * the layers above fail on garbage and the connection dies.
  *
- * Why not @libp2p/pnet 3.0.27 itself: its XSalsa20 (the `xsalsa20` WASM package) re-grows one
- * shared WebAssembly memory whenever another cipher instance grew it, so a single stream of
- * 64 MiB or more aborts the connection ("WebAssembly.Memory.grow(): Maximum memory size
- * exceeded"; measured on Node 24), and it runs at ~560 MiB/s of cipher. This one runs XSalsa20
- * through libsodium (sodium-native, ~2.5 GB/s, 64-bit block counter), decrypts inbound bytes
- * where they lie and encrypts outbound bytes with one allocation per send. @noble/ciphers is the
- * fallback where sodium-native cannot load (same output, about a fifth of the speed).
+ * Why not @libp2p/pnet 3.0.27: its `xsalsa20` WASM re-grows one shared WebAssembly memory each
+ * time another cipher instance has grown it, so on Node 24 a single 64 MiB stream already aborts
+ * the connection ("WebAssembly.Memory.grow(): Maximum memory size exceeded"). Here XSalsa20 runs
+ * in libsodium (sodium-native: ~2.6 GB/s, 64-bit block counter); inbound bytes are decrypted where
+ * they lie, outbound bytes go into fresh buffers of at most 64 KiB. @noble/ciphers is the fallback
+ * where sodium-native cannot load (same bytes, about a fifth of the speed).
  */
 
 export const NONCE_LENGTH = 24
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
+/** most bytes encrypted and handed to the transport in one piece */
+const SEND_CHUNK = 64 * 1024
 
 /** The nonce exchange failed: the peer closed early, timed out, or the dial was aborted. */
 export class PrivateNetworkError extends Error {
@@ -38,8 +39,6 @@ export type XSalsa20Backend = 'libsodium' | 'noble'
 export interface XSalsa20Stream {
   /** XORs the keystream into `input`'s bytes and writes them to `output` (which may be `input`). */
   update: (input: Uint8Array, output: Uint8Array) => void
-  /** Wipes the key material held by this stream. */
-  destroy: () => void
 }
 
 /** The part of sodium-native used here: libsodium's XSalsa20 with a stream state. */
@@ -47,7 +46,6 @@ interface SodiumStreamApi {
   crypto_stream_xor_STATEBYTES: number
   crypto_stream_xor_init: (state: Uint8Array, nonce: Uint8Array, key: Uint8Array) => void
   crypto_stream_xor_update: (state: Uint8Array, output: Uint8Array, input: Uint8Array) => void
-  crypto_stream_xor_final: (state: Uint8Array) => void
 }
 
 function loadSodium (): SodiumStreamApi | undefined {
@@ -60,6 +58,9 @@ function loadSodium (): SodiumStreamApi | undefined {
 }
 
 const sodium = loadSodium()
+if (sodium === undefined) {
+  process.emitWarning('sodium-native could not be loaded: the private network falls back to @noble/ciphers XSalsa20 (about a fifth of the speed)', { code: 'BIZRA_PNET_NOBLE' })
+}
 
 /** The backend `privateNetwork()` uses unless told otherwise. */
 export const DEFAULT_XSALSA20_BACKEND: XSalsa20Backend = sodium !== undefined ? 'libsodium' : 'noble'
@@ -76,10 +77,6 @@ class SodiumXSalsa20 implements XSalsa20Stream {
 
   update (input: Uint8Array, output: Uint8Array): void {
     this.#api.crypto_stream_xor_update(this.#state, output, input)
-  }
-
-  destroy (): void {
-    this.#api.crypto_stream_xor_final(this.#state)
   }
 }
 
@@ -126,11 +123,6 @@ class NobleXSalsa20 implements XSalsa20Stream {
       }
     }
   }
-
-  destroy (): void {
-    this.#key.fill(0)
-    this.#block.fill(0)
-  }
 }
 
 /** A fresh XSalsa20 keystream for (nonce, key) on the named backend (default: libsodium if it loads). */
@@ -158,7 +150,7 @@ class PrivateConnection extends AbstractMultiaddrConnection {
   readonly #outbound: XSalsa20Stream
 
   constructor (init: PrivateConnectionInit) {
-    super({ log: init.log, remoteAddr: init.maConn.remoteAddr, direction: init.maConn.direction })
+    super({ log: init.log, remoteAddr: init.maConn.remoteAddr, direction: init.maConn.direction, maxMessageSize: SEND_CHUNK })
     this.#maConn = init.maConn
     this.#inbound = createXSalsa20Stream(init.remoteNonce, init.psk, init.backend)
     this.#outbound = createXSalsa20Stream(init.localNonce, init.psk, init.backend)
@@ -176,8 +168,7 @@ class PrivateConnection extends AbstractMultiaddrConnection {
     this.#maConn.addEventListener('drain', () => { this.onMuxerDrain() })
     this.#maConn.addEventListener('remoteCloseWrite', () => { this.onRemoteCloseWrite() })
     this.#maConn.addEventListener('close', (evt) => {
-      this.#inbound.destroy()
-      this.#outbound.destroy()
+      // (the cipher states stay: bytes already read may still be delivered after 'close')
       if (evt.error != null) {
         if (evt.local === true) this.abort(evt.error)
         else this.onRemoteReset()
@@ -189,6 +180,7 @@ class PrivateConnection extends AbstractMultiaddrConnection {
 
   sendData (data: Uint8ArrayList): SendResult {
     // the sender may still own these buffers: encrypt into one fresh buffer, in a single pass
+    // (the base class hands us at most SEND_CHUNK bytes at a time, so the XOR stays cache-warm)
     const length = data.byteLength
     const boxed = Buffer.allocUnsafe(length)
     let offset = 0
@@ -262,9 +254,12 @@ class PrivateNetworkProtector implements ConnectionProtector {
       remoteNonce = remote.subarray()
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err
+      const detail = (reason as Error | undefined)?.message ?? String(reason)
       const error = reason instanceof PrivateNetworkError
         ? reason
-        : new PrivateNetworkError(`nonce exchange failed: ${(reason as Error)?.message ?? String(reason)}`, { cause: reason })
+        : (reason as Error | undefined)?.name === 'UnexpectedEOFError'
+            ? new PrivateNetworkError(`the peer closed the connection before sending its ${NONCE_LENGTH}-byte nonce (${detail})`, { cause: reason })
+            : new PrivateNetworkError(`nonce exchange failed: ${detail}`, { cause: reason })
       log.error('%s', error.message)
       connection.abort(error)
       throw error
