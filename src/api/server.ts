@@ -13,6 +13,8 @@ import { peerKeys, PeerKeyError } from '../identity/peer-key.ts'
 import { verifyBytes } from '../identity/ed25519.ts'
 import { ProposalRefusedError } from '../consensus/service.ts'
 import { createLogger, type Logger } from '../node/logger.ts'
+import type { TaskControl } from '../a2a/types.ts'
+import { registerA2aRoutes } from '../a2a/http.ts'
 
 /**
  * REST + WebSocket API (Fastify) under /api/v1.
@@ -47,6 +49,10 @@ export interface ApiServerOptions {
   maxWsClients?: number
   /** a WebSocket client with more than this many bytes unsent is closed with 1013 (default 1 MiB) */
   wsMaxBufferedBytes?: number
+  /** when given, A2A is served too: GET /.well-known/agent-card.json (open), POST /a2a/jsonrpc (bearer token); see src/a2a/http.ts */
+  tasks?: TaskControl
+  /** base URL the A2A agent card points clients at (default: the Host each card request was sent to) */
+  a2aPublicUrl?: string
 }
 
 export interface ApiServer {
@@ -322,6 +328,8 @@ export async function startApiServer (opts: ApiServerOptions): Promise<ApiServer
       // the stream is one-way: whatever a client sends is ignored (ws caps frames at maxPayload)
     })
   })
+
+  if (opts.tasks !== undefined) await registerA2aRoutes(app, { tasks: opts.tasks, publicUrl: opts.a2aPublicUrl, authorize, onError: (err, msg) => logger()?.error({ err }, msg) })
 
   await app.listen({ host: opts.host, port: opts.port })
   const addr = app.server.address()

@@ -9,6 +9,8 @@ import * as envelope from './commands/envelope.ts'
 import * as gates from './commands/gates.ts'
 import * as swarm from './commands/swarm.ts'
 import * as pattern from './commands/pattern.ts'
+import * as proof from './commands/proof.ts'
+import * as task from './commands/task.ts'
 import { status, peers, dial } from './commands/control.ts'
 import { NodeNotRunningError, IpcRemoteError } from '../node/ipc.ts'
 
@@ -28,7 +30,10 @@ const COMMANDS: Record<string, Command> = {
   swarm,
   envelope,
   gates,
-  pattern
+  pattern,
+  proof,
+  agents: task.agents,
+  task
 }
 
 const HELP = `bizra — a sovereign node of the BIZRA federation

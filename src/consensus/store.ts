@@ -1,12 +1,12 @@
-import type { AbstractBatchOptions, AbstractLevel } from 'abstract-level'
+import type { KeyValueDb } from '../util/db.ts'
 import type { Certificate, Evidence, Proposal, Vote } from './types.ts'
 import { verifyCertificate } from './crypto.ts'
 
-type Db = AbstractLevel<any, string, string>
+type Db = KeyValueDb
 
 // classic-level (LevelDB) honours `sync`: the write is on disk before the call resolves.
 // abstract-level's types do not name it; memory-level ignores it.
-const DURABLE = { sync: true } as AbstractBatchOptions<string, string>
+const DURABLE = { sync: true }
 
 export interface CommittedPattern {
   id: string

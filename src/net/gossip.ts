@@ -43,7 +43,10 @@ export type Validation =
   | { action: 'accept', envelope: Envelope }
   | { action: 'reject' | 'ignore', code: string, reason: string }
 
-export function validateGossip (data: Uint8Array, init: { constitution: Constitution, replay: ReplayCache, now: number }): Validation {
+/** Checks one envelope type's payload beyond the envelope: returns the problem, or undefined. */
+export type PayloadCheck = (envelope: Envelope) => string | undefined
+
+export function validateGossip (data: Uint8Array, init: { constitution: Constitution, replay: ReplayCache, now: number, payloadChecks?: ReadonlyMap<string, PayloadCheck> }): Validation {
   if (data.length > MAX_GOSSIP_BYTES) return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'message too large' }
   let parsed: unknown
   try {
@@ -58,6 +61,8 @@ export function validateGossip (data: Uint8Array, init: { constitution: Constitu
   }
   const gates = checkEnvelopeGates(verified.envelope, init.constitution)
   if (!gates.passed) return { action: 'reject', code: gates.code ?? 'GATE', reason: gates.reason ?? 'blocked by gates' }
+  const problem = init.payloadChecks?.get(verified.envelope.type)?.(verified.envelope)
+  if (problem !== undefined) return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: problem }
   return { action: 'accept', envelope: verified.envelope }
 }
 
@@ -76,6 +81,7 @@ export class SignedGossip {
   readonly #verified = new WeakMap<Message, Envelope>()
   readonly #messageHandlers = new Set<(m: VerifiedMessage) => void>()
   readonly #rejectHandlers = new Set<(r: RejectedMessage) => void>()
+  readonly #payloadChecks = new Map<string, PayloadCheck>()
   #started = false
 
   constructor (pubsub: GossipSub, init: SignedGossipInit) {
@@ -118,6 +124,11 @@ export class SignedGossip {
     return (await this.#pubsub.publish(topic, data)).recipients.length
   }
 
+  /** Validates the payload of one envelope type before it is forwarded: a problem is R005, REJECT. */
+  checkPayload (type: string, check: PayloadCheck): void {
+    this.#payloadChecks.set(type, check)
+  }
+
   onMessage (handler: (m: VerifiedMessage) => void): () => void {
     this.#messageHandlers.add(handler)
     return () => this.#messageHandlers.delete(handler)
@@ -131,7 +142,7 @@ export class SignedGossip {
   readonly #validate = (from: PeerId, msg: Message): TopicValidatorResult => {
     let v: Validation
     try {
-      v = validateGossip(msg.data, { constitution: this.#constitution, replay: this.#replay, now: this.#now() })
+      v = validateGossip(msg.data, { constitution: this.#constitution, replay: this.#replay, now: this.#now(), payloadChecks: this.#payloadChecks })
     } catch (err) {
       // our own bug must never cost an honest peer its score
       v = { action: 'ignore', code: 'INTERNAL', reason: (err as Error).message }

@@ -17,6 +17,10 @@ export interface NodeConfig {
   heartbeatMs: number
   /** how long a pattern proposal may gather votes before it expires */
   proposalTimeoutMs: number
+  /** skill an A2A message without `metadata.skill` runs */
+  defaultSkill: string
+  /** name on this node's agent card, or null for `bizra-<PeerId suffix>` */
+  name: string | null
   logLevel: string
 }
 
@@ -29,6 +33,8 @@ export const DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({
   mdns: false,
   heartbeatMs: 10_000,
   proposalTimeoutMs: 30_000,
+  defaultSkill: 'echo',
+  name: null,
   logLevel: 'info'
 })
 
@@ -68,6 +74,14 @@ export function parseConfig (input: unknown, source: string, baseDir: string): P
   if (c.proposalTimeoutMs !== undefined) {
     if (typeof c.proposalTimeoutMs !== 'number' || !Number.isInteger(c.proposalTimeoutMs) || c.proposalTimeoutMs < 100 || c.proposalTimeoutMs > 3_600_000) throw bad('proposalTimeoutMs must be an integer from 100 to 3600000')
     out.proposalTimeoutMs = c.proposalTimeoutMs
+  }
+  if (c.defaultSkill !== undefined) {
+    if (typeof c.defaultSkill !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(c.defaultSkill)) throw bad('defaultSkill must be a skill id (1-64 characters [a-z0-9._-])')
+    out.defaultSkill = c.defaultSkill
+  }
+  if (c.name !== undefined) {
+    if (c.name !== null && (typeof c.name !== 'string' || c.name.length === 0 || c.name.length > 128)) throw bad('name must be a string of 1-128 characters or null')
+    out.name = c.name as string | null
   }
   if (c.logLevel !== undefined) {
     if (typeof c.logLevel !== 'string' || !LOG_LEVELS.includes(c.logLevel)) throw bad(`logLevel must be one of ${LOG_LEVELS.join(', ')}`)

@@ -24,6 +24,10 @@ import { PatternService, ENVELOPE_TYPES } from '../consensus/service.ts'
 import { registerSyncHandler, fetchCertificates } from '../consensus/sync.ts'
 import type { Outcome } from '../consensus/machine.ts'
 import type { Vote } from '../consensus/types.ts'
+import { A2aService } from '../a2a/service.ts'
+import { TaskInputError } from '../a2a/router.ts'
+import type { SkillRegistry } from '../a2a/skills.ts'
+import type { TaskControl, TaskPart } from '../a2a/types.ts'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -42,7 +46,7 @@ export interface StartNodeOptions {
 export interface NodeInfo {
   state: MemberState
   addresses: string[]
-  /** open connections, a cheap proxy for load until tasks exist */
+  /** A2A tasks this node is executing now */
   load: number
   /** mean NTU belief this node holds in its peers */
   belief: number
@@ -65,6 +69,8 @@ export class BizraNode implements NodeControl {
   readonly db: Level<string, string>
   readonly patterns: PatternService
   readonly patternStore: PatternStore
+  /** agent cards, skills, the task executor and router (DESIGN.md "A2A") */
+  readonly a2a: A2aService
   #apiAddress: string | null = null
   #membership: Membership
   #peerBook: PeerBook
@@ -76,7 +82,10 @@ export class BizraNode implements NodeControl {
   #startedAt = Date.now()
   #stopping: Promise<void> | undefined
   #heartbeatSoon: NodeJS.Timeout | undefined
-  #metrics: { messages: Counter, rejected: Counter, peers: Gauge, proposals: Counter, commits: Counter, expiries: Counter, equivocations: Counter, commitLatency: Histogram }
+  #metrics: {
+    messages: Counter, rejected: Counter, peers: Gauge, proposals: Counter, commits: Counter, expiries: Counter, equivocations: Counter, commitLatency: Histogram,
+    tasks: Counter, taskLatency: Histogram, executed: Counter
+  }
   #synced = new Set<string>()
 
   private constructor (fields: {
@@ -109,6 +118,26 @@ export class BizraNode implements NodeControl {
       log: this.#log,
       onOutcome: o => this.#onOutcome(o)
     })
+    this.a2a = new A2aService({
+      host: this.libp2p,
+      gossip: this.gossip,
+      identity: this.identity,
+      constitution: this.constitution,
+      db: this.db,
+      version: VERSION,
+      name: this.config.name ?? undefined,
+      defaultSkill: this.config.defaultSkill,
+      apiUrl: () => this.#apiAddress === null ? null : `http://${this.#apiAddress}`,
+      health: peerId => {
+        const v = this.#membership.view(peerId, Date.now())
+        return { trust: v?.trust ?? 0.5, healthy: v === undefined || v.state === 'ACTIVE' || v.state === 'JOINING' }
+      },
+      log: this.#log,
+      onExecuted: e => {
+        this.#metrics.executed.inc({ state: e.state })
+        this.#emit({ type: 'task:executed', id: e.taskId, skill: e.skill, requester: e.requester, state: e.state, ms: e.ms, ts: Date.now() })
+      }
+    })
     this.#metrics = {
       messages: new Counter({ name: 'bizra_gossip_messages_total', help: 'Verified gossip messages received, by topic', labelNames: ['topic'], registers: [this.#registry] }),
       rejected: new Counter({ name: 'bizra_gossip_rejected_total', help: 'Gossip messages refused by the validator, by code and action', labelNames: ['code', 'action'], registers: [this.#registry] }),
@@ -117,7 +146,10 @@ export class BizraNode implements NodeControl {
       commits: new Counter({ name: 'bizra_pattern_commits_total', help: 'Pattern commits seen, by decision', labelNames: ['decision'], registers: [this.#registry] }),
       expiries: new Counter({ name: 'bizra_pattern_expiries_total', help: 'Proposals that expired without a quorum', registers: [this.#registry] }),
       equivocations: new Counter({ name: 'bizra_pattern_equivocations_total', help: 'Validators caught signing two votes on one proposal', registers: [this.#registry] }),
-      commitLatency: new Histogram({ name: 'bizra_pattern_commit_latency_seconds', help: 'Time from first seeing a proposal to its commit', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.#registry] })
+      commitLatency: new Histogram({ name: 'bizra_pattern_commit_latency_seconds', help: 'Time from first seeing a proposal to its commit', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.#registry] }),
+      tasks: new Counter({ name: 'bizra_tasks_total', help: 'A2A tasks this node sent, by final state', labelNames: ['state'], registers: [this.#registry] }),
+      taskLatency: new Histogram({ name: 'bizra_task_latency_seconds', help: 'A2A tasks this node sent: time from submitted to completed', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60], registers: [this.#registry] }),
+      executed: new Counter({ name: 'bizra_tasks_executed_total', help: 'A2A tasks this node ran for itself or peers, by final state', labelNames: ['state'], registers: [this.#registry] })
     }
   }
 
@@ -186,6 +218,15 @@ export class BizraNode implements NodeControl {
     this.#closers.push(() => this.gossip.stop())
     this.patterns.start()
     this.#closers.push(() => this.patterns.stop())
+    await this.a2a.start()
+    this.#closers.push(() => this.a2a.stop())
+    this.#closers.push(this.a2a.onTask(t => {
+      if (t.state === 'completed' || t.state === 'failed' || t.state === 'rejected' || t.state === 'canceled') {
+        this.#metrics.tasks.inc({ state: t.state })
+        if (t.state === 'completed') this.#metrics.taskLatency.observe((t.updatedAt - t.createdAt) / 1000)
+      }
+      this.#emit({ type: 'task', id: t.id, skill: t.skill, state: t.state, provider: t.provider, error: t.error === null ? null : `${t.error.code}: ${t.error.message}`, ts: Date.now() })
+    }))
     await registerSyncHandler(l, this.patternStore)
     l.services.pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)
     this.#closers.push(() => l.services.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange))
@@ -216,6 +257,21 @@ export class BizraNode implements NodeControl {
           return this.propose({ id: p.id, content: p.content, snr: p.snr, ihsan: p.ihsan }, { wait: p.wait === true, signal })
         },
         'pattern.list': async () => this.patternList(),
+        'a2a.agents': () => this.a2a.agents(),
+        'task.send': async (params: unknown, signal: AbortSignal) => this.#ipcSendTask(params, signal),
+        'task.status': (params: unknown) => {
+          const id = (params as { id?: unknown } | null)?.id
+          if (typeof id !== 'string') throw new Error('task.status needs { id }')
+          const t = this.a2a.getTask(id)
+          if (t === undefined) throw new Error(`no task ${id} on this node`)
+          return t
+        },
+        'task.cancel': async (params: unknown) => {
+          const id = (params as { id?: unknown } | null)?.id
+          if (typeof id !== 'string') throw new Error('task.cancel needs { id }')
+          if (this.a2a.getTask(id) === undefined) throw new Error(`no task ${id} on this node`)
+          return this.a2a.cancelTask(id)
+        },
         'pattern.show': async (params: unknown) => {
           const id = (params as { id?: unknown } | null)?.id
           if (typeof id !== 'string') throw new Error('pattern.show needs { id }')
@@ -228,7 +284,7 @@ export class BizraNode implements NodeControl {
       const { host, port } = parseHostPort(this.config.api)!
       const token = readFileSync(this.paths.apiToken, 'utf8').trim()
       const { startApiServer } = await import('../api/server.ts')
-      const api = await startApiServer({ control: this, identity: this.identity, constitution: this.constitution, token, host, port })
+      const api = await startApiServer({ control: this, identity: this.identity, constitution: this.constitution, token, host, port, logger: this.#log ?? false, tasks: this.a2a })
       this.#apiAddress = api.address
       this.#closers.push(() => api.close())
     }
@@ -237,6 +293,16 @@ export class BizraNode implements NodeControl {
 
   get apiAddress (): string | null {
     return this.#apiAddress
+  }
+
+  /** register skills here: `node.skills.register(spec, handler)` */
+  get skills (): SkillRegistry {
+    return this.a2a.skills
+  }
+
+  /** send, follow and cancel A2A tasks */
+  get tasks (): TaskControl {
+    return this.a2a
   }
 
   get peerId (): string {
@@ -351,6 +417,7 @@ export class BizraNode implements NodeControl {
 
   #emitAll (events: NodeEvent[]): void {
     for (const e of events) {
+      if (e.type === 'peer:dead' || e.type === 'peer:left') this.a2a.forgetPeer(e.peerId)
       if ('peerId' in e) this.#log?.info({ peer: e.peerId }, e.type)
       this.#emit(e)
     }
@@ -367,9 +434,9 @@ export class BizraNode implements NodeControl {
     const info: NodeInfo = {
       state: this.#membership.selfState(now),
       addresses: this.addresses(),
-      load: this.libp2p.getConnections().length,
+      load: this.a2a.executor.active,
       belief: views.length === 0 ? 1 : views.reduce((s, v) => s + v.belief, 0) / views.length,
-      agentCard: null
+      agentCard: this.a2a.cardDigest()
     }
     try {
       await this.gossip.publish(TOPICS.nodeInfo, 'node-info', info, { ttl: Math.max(1, Math.ceil((this.config.heartbeatMs * 3) / 1000)), ihsan: 1, snr: 1 })
@@ -386,6 +453,30 @@ export class BizraNode implements NodeControl {
       void this.#heartbeat()
     }, 20)
     this.#heartbeatSoon.unref()
+  }
+
+  /** `task.send` over IPC: `{ skill, text | data, to?, deadline? (s), wait? }` */
+  async #ipcSendTask (params: unknown, signal: AbortSignal): Promise<unknown> {
+    const p = (params ?? {}) as { skill?: unknown, text?: unknown, data?: unknown, to?: unknown, deadline?: unknown, wait?: unknown }
+    if (p.text !== undefined && p.data !== undefined) throw new TaskInputError('give text or data, not both')
+    let parts: TaskPart[]
+    if (typeof p.text === 'string') parts = [{ text: p.text }]
+    else if (p.data !== undefined) parts = [{ data: p.data }]
+    else throw new TaskInputError('task.send needs text or data')
+    const record = await this.a2a.sendTask({
+      skill: typeof p.skill === 'string' ? p.skill : this.a2a.defaultSkill,
+      message: { parts },
+      to: p.to === undefined ? undefined : p.to as string,
+      deadlineS: p.deadline === undefined ? undefined : p.deadline as number
+    })
+    if (p.wait !== true) return record
+    try {
+      return await this.a2a.waitTask(record.id, signal)
+    } catch (err) {
+      // the CLI went away: the task is its to cancel
+      if (signal.aborted) await this.a2a.cancelTask(record.id).catch(() => {})
+      throw err
+    }
   }
 
   #onOutcome (o: Outcome): void {
@@ -441,7 +532,10 @@ export class BizraNode implements NodeControl {
     if (m.topic === TOPICS.nodeInfo && m.envelope.type === 'node-info') {
       const info = m.envelope.payload as Partial<NodeInfo>
       const addresses = Array.isArray(info.addresses) ? info.addresses.filter((a): a is string => typeof a === 'string').slice(0, 16) : []
-      this.#emitAll(this.#membership.heartbeat(m.envelope.sender, now, { addresses, load: typeof info.load === 'number' ? info.load : undefined }))
+      const load = typeof info.load === 'number' ? info.load : undefined
+      this.#emitAll(this.#membership.heartbeat(m.envelope.sender, now, { addresses, load }))
+      if (load !== undefined) this.a2a.reportLoad(m.envelope.sender, load)
+      if (typeof info.agentCard === 'string') this.a2a.noteCardDigest(m.envelope.sender, info.agentCard)
       void this.#peerBook.remember(m.envelope.sender, { addresses, lastSeen: now }).catch(() => {})
       return
     }

@@ -1,4 +1,4 @@
-import type { AbstractLevel } from 'abstract-level'
+import type { KeyValueDb } from '../util/db.ts'
 
 /** What the node remembers about a peer across restarts. */
 export interface PeerRecord {
@@ -6,7 +6,7 @@ export interface PeerRecord {
   lastSeen: number
 }
 
-type Db = AbstractLevel<string | Buffer | Uint8Array, string, any>
+type Db = KeyValueDb
 
 /**
  * Known peers in level (`peer!<id>`), so a restarted node can find the federation again even

@@ -41,6 +41,8 @@ export type NodeEvent =
   | { type: 'pattern:committed', id: string, digest: string, decision: string, latencyMs: number, ts: number }
   | { type: 'pattern:expired', id: string, digest: string, ts: number }
   | { type: 'pattern:equivocation', voter: string, digest: string, ts: number }
+  | { type: 'task', id: string, skill: string, state: string, provider: string | null, error: string | null, ts: number }
+  | { type: 'task:executed', id: string, skill: string, requester: string, state: string, ms: number, ts: number }
 
 /**
  * What a running node offers its control surfaces (IPC socket, REST/WS API). BizraNode

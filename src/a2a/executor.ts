@@ -1,0 +1,199 @@
+import { lpStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import { createEnvelope, envelopeDigest, verifyEnvelope, type Envelope } from '../pci/envelope.ts'
+import { ReplayCache } from '../pci/replay.ts'
+import { RejectCode } from '../pci/codes.ts'
+import { checkGates } from '../governance/gates.ts'
+import type { Constitution } from '../governance/constitution.ts'
+import type { NodeIdentity } from '../identity/identity.ts'
+import { partsProblem, taskCardProblem } from './cards.ts'
+import type { SkillRegistry } from './skills.ts'
+import { SkillRejection, type TaskCard, type TaskPart, type TaskState } from './types.ts'
+import { decodeFrame, encodeFrame, ENVELOPE_TYPES, MAX_A2A_FRAME, TaskErrorCode, type ExecutorFrame, type TaskResult } from './wire.ts'
+
+/** Where the executor proves what it did: the node's Merkle session DAG (see task-log.ts). */
+export interface TaskLog {
+  /** records a completed task and returns the proof from its first DAG node to the head */
+  recordCompleted (entry: { taskDigest: string, card: TaskCard, parts: TaskPart[] }): Promise<unknown>
+}
+
+export interface ExecutorInit {
+  identity: NodeIdentity
+  constitution: Constitution
+  skills: SkillRegistry
+  log: TaskLog
+  /** tasks run at once; past it a task is rejected BUSY so the requester fails over (default 256) */
+  maxConcurrent?: number
+  now?: () => number
+  /** this node's signed agent card, for streams that ask for it */
+  cardEnvelope?: () => Envelope
+  /** every task that reaches a terminal state here */
+  onFinished?: (e: { taskId: string, requester: string, skill: string, state: TaskState, error?: TaskResult['error'], ms: number }) => void
+}
+
+export interface ExecuteIo {
+  /** aborts when the requester cancels or goes away */
+  signal: AbortSignal
+  onStatus: (frame: Extract<ExecutorFrame, { kind: 'status' }>) => void
+}
+
+const FIRST_FRAME_TIMEOUT_MS = 10_000
+
+/**
+ * Runs tasks other nodes (or this one) send: verifies the envelope, the task card and the
+ * gate chain, runs the skill under the task's deadline and cancellation, records a completed
+ * task in the session DAG and answers with a signed result envelope carrying the proof.
+ * Nothing runs for a task that fails a check.
+ */
+export class TaskExecutor {
+  readonly #init: ExecutorInit
+  readonly #replay = new ReplayCache(100_000)
+  readonly #maxConcurrent: number
+  readonly #now: () => number
+  readonly #stopped = new AbortController()
+  #active = 0
+
+  constructor (init: ExecutorInit) {
+    this.#init = init
+    this.#maxConcurrent = init.maxConcurrent ?? 256
+    this.#now = init.now ?? Date.now
+  }
+
+  /** tasks running now (reported as load in heartbeats) */
+  get active (): number {
+    return this.#active
+  }
+
+  /** aborts every running task (node stop) */
+  stop (): void {
+    this.#stopped.abort()
+  }
+
+  /** Executes one task envelope; always resolves with a signed result envelope. */
+  async execute (input: unknown, io: ExecuteIo): Promise<Envelope<TaskResult>> {
+    const started = this.#now()
+    const verified = verifyEnvelope(input, { constitution: this.#init.constitution, replay: this.#replay, now: started })
+    const claimedId = typeof (input as { payload?: { id?: unknown } })?.payload?.id === 'string' ? (input as { payload: { id: string } }).payload.id.slice(0, 128) : ''
+    if (!verified.ok) return this.#finish({ taskId: claimedId, state: 'rejected', error: { code: verified.code, message: verified.reason } }, null, started)
+    const envelope = verified.envelope
+    if (envelope.type !== ENVELOPE_TYPES.task) {
+      return this.#finish({ taskId: claimedId, state: 'rejected', error: { code: RejectCode.MALFORMED_ENVELOPE, message: `expected an ${ENVELOPE_TYPES.task} envelope, got ${envelope.type}` } }, null, started)
+    }
+    const problem = taskCardProblem(envelope.payload)
+    if (problem !== undefined) return this.#finish({ taskId: claimedId, state: 'rejected', error: { code: RejectCode.MALFORMED_ENVELOPE, message: `malformed task card: ${problem}` } }, null, started)
+    const card = envelope.payload as TaskCard
+    if (card.requester !== envelope.sender) {
+      return this.#finish({ taskId: card.id, state: 'rejected', error: { code: RejectCode.MALFORMED_ENVELOPE, message: 'task card requester is not the envelope sender' } }, card, started)
+    }
+    if (card.deadline <= started) return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.DEADLINE, message: 'deadline passed before the task started' } }, card, started)
+    const skill = this.#init.skills.get(card.skill)
+    if (skill === undefined) {
+      return this.#finish({ taskId: card.id, state: 'rejected', error: { code: TaskErrorCode.UNKNOWN_SKILL, message: `this node has no skill "${card.skill}"` } }, card, started)
+    }
+    const gates = checkGates({ tool: card.skill, input: card.message, ihsan: envelope.ihsan, snr: envelope.snr }, this.#init.constitution)
+    if (!gates.passed) {
+      return this.#finish({ taskId: card.id, state: 'rejected', error: { code: gates.code ?? 'GATE', message: `blocked by the ${gates.gate} gate (${gates.code}): ${gates.reason ?? ''}`.trim() } }, card, started)
+    }
+    if (this.#active >= this.#maxConcurrent) {
+      return this.#finish({ taskId: card.id, state: 'rejected', error: { code: TaskErrorCode.BUSY, message: `busy: ${this.#active} tasks running` } }, card, started)
+    }
+
+    this.#active++
+    try {
+      return await this.#run(card, Buffer.from(verified.digest).toString('hex'), skill.handler, io, started)
+    } finally {
+      this.#active--
+    }
+  }
+
+  async #run (card: TaskCard, taskDigest: string, handler: NonNullable<ReturnType<SkillRegistry['get']>>['handler'], io: ExecuteIo, started: number): Promise<Envelope<TaskResult>> {
+    const deadline = AbortSignal.timeout(Math.max(0, card.deadline - this.#now()))
+    const signal = AbortSignal.any([io.signal, deadline, this.#stopped.signal])
+    io.onStatus({ kind: 'status', state: 'working' })
+    const stopped = new Promise<never>((_resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason)
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    })
+    stopped.catch(() => {})
+    let parts: TaskPart[]
+    try {
+      const out = await Promise.race([
+        handler(structuredClone(card.message), {
+          taskId: card.id,
+          requester: card.requester,
+          deadline: card.deadline,
+          signal,
+          progress: (p) => { if (!signal.aborted && partsProblem(p) === undefined) io.onStatus({ kind: 'status', state: 'working', progress: p }) }
+        }),
+        stopped
+      ])
+      parts = out?.parts
+    } catch (err) {
+      if (deadline.aborted) return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.DEADLINE, message: `deadline exceeded after ${this.#now() - started} ms` } }, card, started)
+      if (this.#stopped.signal.aborted) return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.STOPPED, message: 'the executing node is stopping' } }, card, started)
+      if (io.signal.aborted) return this.#finish({ taskId: card.id, state: 'canceled', error: { code: TaskErrorCode.CANCELED, message: 'canceled by the requester' } }, card, started)
+      if (err instanceof SkillRejection) return this.#finish({ taskId: card.id, state: 'rejected', error: { code: err.code, message: err.message } }, card, started)
+      return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.SKILL_ERROR, message: `skill ${card.skill} failed: ${(err as Error)?.message ?? String(err)}` } }, card, started)
+    }
+    const bad = partsProblem(parts)
+    if (bad !== undefined) return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.BAD_OUTPUT, message: `skill ${card.skill} returned bad output: ${bad}` } }, card, started)
+    let proof: unknown
+    try {
+      proof = await this.#init.log.recordCompleted({ taskDigest, card, parts })
+    } catch (err) {
+      return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.LOG_ERROR, message: `could not record the task: ${(err as Error).message}` } }, card, started)
+    }
+    return this.#finish({ taskId: card.id, state: 'completed', parts, proof }, card, started)
+  }
+
+  #finish (result: TaskResult, card: TaskCard | null, started: number): Envelope<TaskResult> {
+    this.#init.onFinished?.({ taskId: result.taskId, requester: card?.requester ?? '', skill: card?.skill ?? '', state: result.state, error: result.error, ms: this.#now() - started })
+    return createEnvelope(this.#init.identity, { type: ENVELOPE_TYPES.result, payload: result, agent: 'SOVEREIGN', ihsan: 1, snr: 1, now: this.#now() })
+  }
+
+  /** Serves one `/bizra/a2a/1.0.0` stream (see wire.ts). */
+  readonly handleStream = async (stream: Stream): Promise<void> => {
+    const lp = lpStream(stream, { maxDataLength: MAX_A2A_FRAME })
+    const cancel = new AbortController()
+    try {
+      let first: unknown
+      try {
+        first = decodeFrame(await lp.read({ signal: AbortSignal.timeout(FIRST_FRAME_TIMEOUT_MS) }))
+      } catch (err) {
+        if (err instanceof SyntaxError || err instanceof TypeError) first = undefined
+        else throw err
+      }
+      if ((first as { kind?: unknown } | undefined)?.kind === 'card' && this.#init.cardEnvelope !== undefined) {
+        await lp.write(encodeFrame({ kind: 'card', envelope: this.#init.cardEnvelope() }))
+        await stream.close()
+        return
+      }
+      // the requester may send `cancel` (or go away) while the task runs
+      void (async () => {
+        try {
+          for (;;) {
+            const frame = decodeFrame(await lp.read()) as { kind?: unknown } | null
+            if (frame?.kind === 'cancel') cancel.abort()
+          }
+        } catch {
+          cancel.abort()
+        }
+      })()
+      const result = await this.execute(first, {
+        signal: cancel.signal,
+        onStatus: (frame) => { lp.write(encodeFrame(frame)).catch(() => cancel.abort()) }
+      })
+      await lp.write(encodeFrame({ kind: 'result', envelope: result } satisfies ExecutorFrame))
+      await stream.close()
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+}
+
+/** The hex PCI digest of a task envelope: what names the task in the executor's DAG. */
+export function taskDigestOf (envelope: Envelope): string {
+  const { sig: _sig, ...body } = envelope
+  return Buffer.from(envelopeDigest(body)).toString('hex')
+}
