@@ -38,6 +38,11 @@ export interface ExecuteIo {
 }
 
 const FIRST_FRAME_TIMEOUT_MS = 10_000
+/**
+ * `working` is reported only for a task still running after this long: a quick task goes
+ * straight to its result, which saves a frame per task and tells the requester nothing less.
+ */
+export const WORKING_REPORT_DELAY_MS = 10
 
 /**
  * Runs tasks other nodes (or this one) send: verifies the envelope, the task card and the
@@ -109,7 +114,20 @@ export class TaskExecutor {
   async #run (card: TaskCard, taskDigest: string, handler: NonNullable<ReturnType<SkillRegistry['get']>>['handler'], io: ExecuteIo, started: number): Promise<Envelope<TaskResult>> {
     const deadline = AbortSignal.timeout(Math.max(0, card.deadline - this.#now()))
     const signal = AbortSignal.any([io.signal, deadline, this.#stopped.signal])
-    io.onStatus({ kind: 'status', state: 'working' })
+    let reported = false
+    const report = (frame: Extract<ExecutorFrame, { kind: 'status' }>): void => {
+      reported = true
+      io.onStatus(frame)
+    }
+    const working = setTimeout(() => { if (!reported) report({ kind: 'status', state: 'working' }) }, WORKING_REPORT_DELAY_MS)
+    try {
+      return await this.#runSkill(card, taskDigest, handler, signal, deadline, io, report, started)
+    } finally {
+      clearTimeout(working)
+    }
+  }
+
+  async #runSkill (card: TaskCard, taskDigest: string, handler: NonNullable<ReturnType<SkillRegistry['get']>>['handler'], signal: AbortSignal, deadline: AbortSignal, io: ExecuteIo, report: ExecuteIo['onStatus'], started: number): Promise<Envelope<TaskResult>> {
     const stopped = new Promise<never>((_resolve, reject) => {
       const onAbort = (): void => reject(signal.reason)
       if (signal.aborted) onAbort()
@@ -124,7 +142,7 @@ export class TaskExecutor {
           requester: card.requester,
           deadline: card.deadline,
           signal,
-          progress: (p) => { if (!signal.aborted && partsProblem(p) === undefined) io.onStatus({ kind: 'status', state: 'working', progress: p }) }
+          progress: (p) => { if (!signal.aborted && partsProblem(p) === undefined) report({ kind: 'status', state: 'working', progress: p }) }
         }),
         stopped
       ])

@@ -52,7 +52,7 @@ function agentMessage (taskId: string, contextId: string, parts: Part[], message
   return { messageId, taskId, contextId, role: Role.ROLE_AGENT, parts, metadata, extensions: [], referenceTaskIds: [] }
 }
 
-type Outcome = Pick<TaskRecord, 'state' | 'result' | 'error' | 'provider' | 'proofHead'>
+type Outcome = Pick<TaskRecord, 'state' | 'result' | 'error' | 'provider' | 'proof' | 'proofHead'>
 
 const DEFAULT_TEXT: Partial<Record<TaskState, string>> = { canceled: 'canceled', failed: 'failed', rejected: 'rejected' }
 
@@ -139,10 +139,12 @@ class Run {
     let message: Message
     if (o.state === 'completed') {
       const parts = (o.result ?? []).map(toA2aPart)
+      // the artifact carries the executor's Merkle proof, for `bizra proof verify`
+      const artifactMeta = o.proof === null || o.proof === undefined ? metadata : { ...metadata, proof: o.proof }
       this.#bus.publish(AgentEvent.artifactUpdate({
         taskId: this.taskId,
         contextId: this.contextId,
-        artifact: { artifactId: 'result', name: 'result', description: '', parts, metadata, extensions: [] },
+        artifact: { artifactId: 'result', name: 'result', description: '', parts, metadata: artifactMeta, extensions: [] },
         append: false,
         lastChunk: true,
         metadata: undefined
@@ -278,5 +280,5 @@ export class TaskControlExecutor implements AgentExecutor {
 }
 
 function refusal (state: TaskState, code: string, message: string): Outcome {
-  return { state, result: null, error: { code, message }, provider: null, proofHead: null }
+  return { state, result: null, error: { code, message }, provider: null, proof: null, proofHead: null }
 }

@@ -1,5 +1,5 @@
-import type { ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   A2A_PROTOCOL_VERSION,
   AgentCard as A2aAgentCard,
@@ -45,10 +45,11 @@ import type { SkillSpec, TaskControl } from './types.ts'
  *
  * Auth: the card is public, like every GET of the API. The JSON-RPC endpoint is how outside
  * agents make the node do work, so it needs `Authorization: Bearer <api.token>` like every
- * mutating REST route (checked before the body is read; the card advertises the scheme). A
- * refusal there, a body over the limit and the rate limit answer as the rest of the API does
- * (401/413/429 with `{ error, message }`); anything wrong inside the JSON-RPC request is a
- * JSON-RPC error (HTTP 200, as the SDK answers), never a 500.
+ * mutating REST route (checked before the body is read; the card advertises the scheme). The
+ * API's token check, body limit and rate limit hold here too, with their HTTP statuses
+ * (401/413/429), but the body is a JSON-RPC error, which A2A clients read. Anything wrong
+ * inside the JSON-RPC request is a JSON-RPC error with HTTP 200 (as the SDK answers), never a
+ * 500.
  *
  * A message picks its skill with `metadata.skill` (default `tasks.defaultSkill`), and may name
  * a provider (`metadata.to`, a PeerId) and a deadline (`metadata.deadlineS`). Message-level
@@ -282,27 +283,42 @@ export async function registerA2aRoutes (app: FastifyInstance, opts: A2aRoutesOp
     }
   }
 
+  // the card is answered as the rest of the API answers (its errors are `{ error, message }`)
+  app.get(AGENT_CARD_ROUTE, async (req, reply) => {
+    const base = baseUrl(req)
+    const url = `${base}${A2A_JSONRPC_PATH}`
+    const version = single(req.headers['a2a-version'])
+    const card = a2aAgentCard(tasks, url)
+    // no A2A-Version means a v0.3 client (A2A spec 3.6.2)
+    const legacy = version === undefined || version === '' || version.startsWith('0.')
+    return reply
+      .header('vary', 'A2A-Version')
+      .header('cache-control', 'no-cache')
+      .type('application/json')
+      .send(JSON.stringify(legacy ? legacyAgentCard(card, url) : A2aAgentCard.toJSON(card)))
+  })
+
   await app.register(async scope => {
+    // JSON-RPC clients read JSON-RPC errors, so a refusal before the handler (401 from the token
+    // check, 413, 429) keeps its HTTP status but carries a JSON-RPC error body: the SDK's client
+    // then reports its message instead of "An unexpected error occurred"
+    scope.setErrorHandler((err: FastifyError & { status?: unknown }, _req, reply) => {
+      const status = typeof err.status === 'number' ? err.status : typeof err.statusCode === 'number' ? err.statusCode : 500
+      if (status >= 400 && status < 500) {
+        if (status === 401) void reply.header('www-authenticate', 'Bearer')
+        const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is larger than ${app.initialConfig.bodyLimit ?? 1024 * 1024} bytes` : err.message
+        return reply.status(status).send(rpcError(null, { code: status === 413 ? -32600 : -32000, message: `${STATUS_CODES[status] ?? 'Error'}: ${message}` }))
+      }
+      onError(err, 'A2A request failed')
+      return reply.status(500).send(rpcError(null, { code: -32603, message: 'Internal error: the node could not handle this request' }))
+    })
+
     // the JSON-RPC body is parsed here, so that bad JSON is a JSON-RPC parse error rather than
     // the API's 400; Fastify still enforces the body limit while reading it
     const parseJson = scope.getDefaultJsonParser('remove', 'remove')
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
       parseJson(req, body as string, (err: Error | null, value?: unknown) => { done(null, err === null ? { value } : { error: err }) })
-    })
-
-    scope.get(AGENT_CARD_ROUTE, async (req, reply) => {
-      const base = baseUrl(req)
-      const url = `${base}${A2A_JSONRPC_PATH}`
-      const version = single(req.headers['a2a-version'])
-      const card = a2aAgentCard(tasks, url)
-      // no A2A-Version means a v0.3 client (A2A spec 3.6.2)
-      const legacy = version === undefined || version === '' || version.startsWith('0.')
-      return reply
-        .header('vary', 'A2A-Version')
-        .header('cache-control', 'no-cache')
-        .type('application/json')
-        .send(JSON.stringify(legacy ? legacyAgentCard(card, url) : A2aAgentCard.toJSON(card)))
     })
 
     scope.post(A2A_JSONRPC_PATH, opts.authorize === undefined ? {} : { preParsing: opts.authorize }, async (req, reply) => {

@@ -259,7 +259,8 @@ export class TaskRouter {
           continue
         }
         if (frame?.kind === 'result') {
-          await stream.close().catch(() => {})
+          // the executor closes its side after the result; ours need not hold up the answer
+          stream.close().catch(() => {})
           return this.#judge(live, provider, frame.envelope, taskDigest)
         }
         throw new Error('unexpected frame from the executor')

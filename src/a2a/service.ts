@@ -74,7 +74,7 @@ export class A2aService implements TaskControl {
   constructor (init: A2aServiceInit) {
     this.#init = init
     this.defaultSkill = init.defaultSkill ?? 'echo'
-    this.dag = new SessionDag(init.db)
+    this.dag = new SessionDag(init.db, { sync: process.env.BIZRA_DAG_SYNC === '1' })
     registerBuiltinSkills(this.skills)
     this.executor = new TaskExecutor({
       identity: init.identity,
@@ -90,7 +90,7 @@ export class A2aService implements TaskControl {
       skills: this.skills,
       executor: this.executor,
       directory: this.directory,
-      openStream: async (peerId, signal) => init.host.dialProtocol(peerIdFromString(peerId), PROTOCOLS.a2a, { signal }),
+      openStream: async (peerId, signal) => init.host.dialProtocol(peerIdFromString(peerId), PROTOCOLS.a2a, { signal, negotiateFully: false }),
       health: init.health,
       findProviders: async (skill, signal) => this.findProviders(skill, signal),
       verifyProof: verifyTaskProof

@@ -6,7 +6,6 @@ import { CanonicalizationError } from '../pci/canonical.ts'
 type Db = KeyValueDb
 
 // classic-level (LevelDB) honours `sync`: the batch is on disk before the call resolves.
-const DURABLE = { sync: true }
 
 // Keys: `dag!n!<hash>` -> node JSON (without its hash), `dag!h!<session>` -> head hash.
 const NODE = 'dag!n!'
@@ -31,18 +30,28 @@ export interface CheckReport {
   problems: string[]
 }
 
+export interface SessionDagOptions {
+  /**
+   * fsync every batch (default true). Atomicity does not depend on it: a killed process
+   * (kill -9) leaves each batch wholly written or not at all either way, because the write
+   * has reached the OS. Syncing also survives power loss, at the cost of a disk flush per append.
+   */
+  sync?: boolean
+}
+
 /**
- * The Merkle session DAG over an abstract-level database. Every append is one atomic, synced
- * batch of nodes and head updates, so a crash at any moment leaves the DAG as it was before or
- * after the whole batch. Appends to one session are serialised; different sessions run in
- * parallel.
+ * The Merkle session DAG over an abstract-level database. Every append is one atomic batch of
+ * nodes and head updates, so a crash at any moment leaves the DAG as it was before or after
+ * the whole batch. Appends to one session are serialised; different sessions run in parallel.
  */
 export class SessionDag {
   readonly #db: Db
   readonly #tails = new Map<string, Promise<void>>()
+  readonly #batchOptions: { sync: boolean }
 
-  constructor (db: Db) {
+  constructor (db: Db, options: SessionDagOptions = {}) {
     this.#db = db
+    this.#batchOptions = { sync: options.sync ?? true }
   }
 
   async append (session: string, state: SessionState, content: PayloadRef, options: AppendOptions = {}): Promise<HashedNode> {
@@ -69,7 +78,7 @@ export class SessionDag {
       for (const [i, entry] of entries.entries()) {
         const where = entries.length > 1 ? `entry ${i}: ` : ''
         try {
-          const node = await this.#prepare(entry, lookup, headOf)
+          const node = await this.#prepare(entry, lookup, headOf, pending)
           pending.set(node.hash, node)
           heads.set(node.session, node.hash)
           out.push(node)
@@ -81,7 +90,7 @@ export class SessionDag {
       const ops: BatchOp[] = []
       for (const n of out) ops.push({ type: 'put', key: NODE + n.hash, value: JSON.stringify(storedForm(n)) })
       for (const s of sessions) ops.push({ type: 'put', key: HEAD + s, value: heads.get(s)! })
-      await this.#db.batch(ops, DURABLE)
+      await this.#db.batch(ops, this.#batchOptions)
       return out
     })
   }
@@ -90,7 +99,8 @@ export class SessionDag {
   async #prepare (
     entry: AppendEntry,
     lookup: (hash: string) => Promise<HashedNode | undefined>,
-    headOf: (session: string) => Promise<string | undefined>
+    headOf: (session: string) => Promise<string | undefined>,
+    pendingHashes: ReadonlyMap<string, HashedNode>
   ): Promise<HashedNode> {
     const { session, state } = entry
     if (!isSessionName(session)) throw new DagError(`session must be a well-formed string of 1 to ${MAX_SESSION_LENGTH} characters`)
@@ -133,8 +143,10 @@ export class SessionDag {
     if (ts < latest) throw new DagError(`ts ${ts} precedes a parent's ts ${latest}`)
 
     const node = hashNode({ session, state, ts, parents: parentHashes, payloadHash: hash })
-    // node hashes leave the session out, so two sessions can produce the same node
-    const existing = await lookup(node.hash)
+    // node hashes leave the session out, so two sessions can produce the same node. A node
+    // with a parent written in this same batch cannot exist yet (stored nodes' parents exist).
+    const freshParent = parents.some(p => pendingHashes.has(p.hash))
+    const existing = freshParent ? undefined : await lookup(node.hash)
     if (existing !== undefined) throw new DagError(`node ${node.hash} already exists (in session ${JSON.stringify(existing.session)})`)
     return node
   }

@@ -1,0 +1,15 @@
+/**
+ * mulberry32, the seeded PRNG the tests use (test/helpers/random.ts), repeated here because
+ * published code cannot import test helpers. Integer arithmetic only, so a seed gives the same
+ * sequence on every platform and Node version.
+ */
+export function mulberry32 (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
