@@ -1,4 +1,3 @@
-import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { createEnvelope, envelopeDigest, verifyEnvelope, type Envelope } from '../pci/envelope.ts'
 import { ReplayCache } from '../pci/replay.ts'
@@ -10,6 +9,7 @@ import { partsProblem, taskCardProblem } from './cards.ts'
 import type { SkillRegistry } from './skills.ts'
 import { SkillRejection, type TaskCard, type TaskPart, type TaskState } from './types.ts'
 import { decodeFrame, encodeFrame, ENVELOPE_TYPES, MAX_A2A_FRAME, TaskErrorCode, type ExecutorFrame, type TaskResult } from './wire.ts'
+import { FrameReader, frame } from './frames.ts'
 
 /** Where the executor proves what it did: the node's Merkle session DAG (see task-log.ts). */
 export interface TaskLog {
@@ -37,7 +37,8 @@ export interface ExecuteIo {
   onStatus: (frame: Extract<ExecutorFrame, { kind: 'status' }>) => void
 }
 
-const FIRST_FRAME_TIMEOUT_MS = 10_000
+/** a stream with no task running is closed after this long */
+const STREAM_IDLE_MS = 60_000
 /**
  * `working` is reported only for a task still running after this long: a quick task goes
  * straight to its result, which saves a frame per task and tells the requester nothing less.
@@ -112,8 +113,20 @@ export class TaskExecutor {
   }
 
   async #run (card: TaskCard, taskDigest: string, handler: NonNullable<ReturnType<SkillRegistry['get']>>['handler'], io: ExecuteIo, started: number): Promise<Envelope<TaskResult>> {
-    const deadline = AbortSignal.timeout(Math.max(0, card.deadline - this.#now()))
-    const signal = AbortSignal.any([io.signal, deadline, this.#stopped.signal])
+    // one controller, one timer: why it aborted decides the task's final state
+    const ctl = new AbortController()
+    let why: 'deadline' | 'stopped' | 'canceled' | undefined
+    const stop = (reason: typeof why): void => {
+      if (why !== undefined) return
+      why = reason
+      ctl.abort(new Error(reason === 'deadline' ? 'deadline exceeded' : reason === 'stopped' ? 'the node is stopping' : 'canceled'))
+    }
+    const onCancel = (): void => stop('canceled')
+    const onStop = (): void => stop('stopped')
+    const timer = setTimeout(() => stop('deadline'), Math.max(0, card.deadline - this.#now()))
+    if (io.signal.aborted) onCancel()
+    io.signal.addEventListener('abort', onCancel, { once: true })
+    this.#stopped.signal.addEventListener('abort', onStop, { once: true })
     let reported = false
     const report = (frame: Extract<ExecutorFrame, { kind: 'status' }>): void => {
       reported = true
@@ -121,13 +134,16 @@ export class TaskExecutor {
     }
     const working = setTimeout(() => { if (!reported) report({ kind: 'status', state: 'working' }) }, WORKING_REPORT_DELAY_MS)
     try {
-      return await this.#runSkill(card, taskDigest, handler, signal, deadline, io, report, started)
+      return await this.#runSkill(card, taskDigest, handler, ctl.signal, () => why, report, started)
     } finally {
       clearTimeout(working)
+      clearTimeout(timer)
+      io.signal.removeEventListener('abort', onCancel)
+      this.#stopped.signal.removeEventListener('abort', onStop)
     }
   }
 
-  async #runSkill (card: TaskCard, taskDigest: string, handler: NonNullable<ReturnType<SkillRegistry['get']>>['handler'], signal: AbortSignal, deadline: AbortSignal, io: ExecuteIo, report: ExecuteIo['onStatus'], started: number): Promise<Envelope<TaskResult>> {
+  async #runSkill (card: TaskCard, taskDigest: string, handler: NonNullable<ReturnType<SkillRegistry['get']>>['handler'], signal: AbortSignal, why: () => 'deadline' | 'stopped' | 'canceled' | undefined, report: ExecuteIo['onStatus'], started: number): Promise<Envelope<TaskResult>> {
     const stopped = new Promise<never>((_resolve, reject) => {
       const onAbort = (): void => reject(signal.reason)
       if (signal.aborted) onAbort()
@@ -148,9 +164,9 @@ export class TaskExecutor {
       ])
       parts = out?.parts
     } catch (err) {
-      if (deadline.aborted) return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.DEADLINE, message: `deadline exceeded after ${this.#now() - started} ms` } }, card, started)
-      if (this.#stopped.signal.aborted) return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.STOPPED, message: 'the executing node is stopping' } }, card, started)
-      if (io.signal.aborted) return this.#finish({ taskId: card.id, state: 'canceled', error: { code: TaskErrorCode.CANCELED, message: 'canceled by the requester' } }, card, started)
+      if (why() === 'deadline') return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.DEADLINE, message: `deadline exceeded after ${this.#now() - started} ms` } }, card, started)
+      if (why() === 'stopped') return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.STOPPED, message: 'the executing node is stopping' } }, card, started)
+      if (why() === 'canceled') return this.#finish({ taskId: card.id, state: 'canceled', error: { code: TaskErrorCode.CANCELED, message: 'canceled by the requester' } }, card, started)
       if (err instanceof SkillRejection) return this.#finish({ taskId: card.id, state: 'rejected', error: { code: err.code, message: err.message } }, card, started)
       return this.#finish({ taskId: card.id, state: 'failed', error: { code: TaskErrorCode.SKILL_ERROR, message: `skill ${card.skill} failed: ${(err as Error)?.message ?? String(err)}` } }, card, started)
     }
@@ -170,43 +186,77 @@ export class TaskExecutor {
     return createEnvelope(this.#init.identity, { type: ENVELOPE_TYPES.result, payload: result, agent: 'SOVEREIGN', ihsan: 1, snr: 1, now: this.#now() })
   }
 
-  /** Serves one `/bizra/a2a/1.0.0` stream (see wire.ts). */
-  readonly handleStream = async (stream: Stream): Promise<void> => {
-    const lp = lpStream(stream, { maxDataLength: MAX_A2A_FRAME })
-    const cancel = new AbortController()
-    try {
-      let first: unknown
+  /** Serves one `/bizra/a2a/1.0.0` stream: any number of tasks, each answered as it finishes (see wire.ts). */
+  readonly handleStream = (stream: Stream): void => {
+    const reader = new FrameReader(MAX_A2A_FRAME)
+    const running = new Map<number, AbortController>()
+    let remoteDone = false
+    let idle: NodeJS.Timeout | undefined
+    const armIdle = (): void => {
+      if (idle !== undefined) clearTimeout(idle)
+      idle = running.size === 0 ? setTimeout(() => { stream.close().catch(() => {}) }, STREAM_IDLE_MS) : undefined
+      idle?.unref()
+    }
+    const send = (value: ExecutorFrame): void => {
+      if (stream.writeStatus !== 'writable') return
       try {
-        first = decodeFrame(await lp.read({ signal: AbortSignal.timeout(FIRST_FRAME_TIMEOUT_MS) }))
-      } catch (err) {
-        if (err instanceof SyntaxError || err instanceof TypeError) first = undefined
-        else throw err
+        stream.send(frame(encodeFrame(value)))
+      } catch {
+        // the stream is going away; its 'close' cancels what runs
       }
-      if ((first as { kind?: unknown } | undefined)?.kind === 'card' && this.#init.cardEnvelope !== undefined) {
-        await lp.write(encodeFrame({ kind: 'card', envelope: this.#init.cardEnvelope() }))
-        await stream.close()
+    }
+    const onFrame = (f: { kind?: unknown, n?: unknown, envelope?: unknown } | null): void => {
+      const n = typeof f?.n === 'number' && Number.isSafeInteger(f.n) ? f.n : undefined
+      if (f?.kind === 'task' && n !== undefined && !running.has(n)) {
+        const cancel = new AbortController()
+        running.set(n, cancel)
+        armIdle()
+        void this.execute(f.envelope, { signal: cancel.signal, onStatus: s => send({ ...s, n }) }).then(envelope => {
+          running.delete(n)
+          armIdle()
+          send({ kind: 'result', n, envelope })
+          if (remoteDone && running.size === 0) stream.close().catch(() => {})
+        })
+      } else if (f?.kind === 'cancel' && n !== undefined) {
+        running.get(n)?.abort()
+      } else if (f?.kind === 'card' && this.#init.cardEnvelope !== undefined) {
+        send({ kind: 'card', envelope: this.#init.cardEnvelope() })
+      } else {
+        send({ kind: 'error', ...(n !== undefined ? { n } : {}), code: RejectCode.MALFORMED_ENVELOPE, message: 'expected a task, cancel or card frame' })
+      }
+    }
+    stream.addEventListener('message', (e) => {
+      let frames: Uint8Array[]
+      try {
+        frames = reader.push(e.data)
+      } catch (err) {
+        send({ kind: 'error', code: RejectCode.MALFORMED_ENVELOPE, message: (err as Error).message })
+        stream.abort(err as Error)
         return
       }
-      // the requester may send `cancel` (or go away) while the task runs
-      void (async () => {
+      for (const bytes of frames) {
+        let f: unknown
         try {
-          for (;;) {
-            const frame = decodeFrame(await lp.read()) as { kind?: unknown } | null
-            if (frame?.kind === 'cancel') cancel.abort()
-          }
+          f = decodeFrame({ subarray: () => bytes })
         } catch {
-          cancel.abort()
+          send({ kind: 'error', code: RejectCode.MALFORMED_ENVELOPE, message: 'frame is not UTF-8 JSON' })
+          continue
         }
-      })()
-      const result = await this.execute(first, {
-        signal: cancel.signal,
-        onStatus: (frame) => { lp.write(encodeFrame(frame)).catch(() => cancel.abort()) }
-      })
-      await lp.write(encodeFrame({ kind: 'result', envelope: result } satisfies ExecutorFrame))
-      await stream.close()
-    } catch (err) {
-      stream.abort(err as Error)
-    }
+        onFrame(f as Parameters<typeof onFrame>[0])
+      }
+    })
+    // the requester went away or closed: nobody is left to take the results
+    stream.addEventListener('close', () => {
+      if (idle !== undefined) clearTimeout(idle)
+      for (const c of running.values()) c.abort()
+    })
+    // the requester will send nothing more: stop its tasks, answer them, then close
+    stream.addEventListener('remoteCloseWrite', () => {
+      remoteDone = true
+      for (const c of running.values()) c.abort()
+      if (running.size === 0) stream.close().catch(() => {})
+    })
+    armIdle()
   }
 }
 

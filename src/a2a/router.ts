@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { lpStream } from '@libp2p/utils'
-import type { Stream } from '@libp2p/interface'
+import type { TaskTransport } from './channel.ts'
 import { createEnvelope, verifyEnvelope, type Envelope } from '../pci/envelope.ts'
 import type { Constitution } from '../governance/constitution.ts'
 import type { NodeIdentity } from '../identity/identity.ts'
@@ -10,7 +9,7 @@ import { taskDigestOf, type TaskExecutor } from './executor.ts'
 import { rankProviders } from './ranking.ts'
 import type { SkillRegistry } from './skills.ts'
 import { TERMINAL_STATES, type SendTaskOptions, type TaskCard, type TaskPart, type TaskRecord, type TaskState } from './types.ts'
-import { decodeFrame, encodeFrame, ENVELOPE_TYPES, MAX_A2A_FRAME, TaskErrorCode, type ExecutorFrame, type TaskResult } from './wire.ts'
+import { ENVELOPE_TYPES, TaskErrorCode, type ExecutorFrame, type TaskResult } from './wire.ts'
 
 export interface ProofCheck {
   taskDigest: string
@@ -24,8 +23,8 @@ export interface RouterInit {
   skills: SkillRegistry
   executor: TaskExecutor
   directory: AgentDirectory
-  /** opens a `/bizra/a2a/1.0.0` stream to a peer */
-  openStream: (peerId: string, signal: AbortSignal) => Promise<Stream>
+  /** carries task envelopes to executors on other nodes (a ChannelPool) */
+  transport: TaskTransport
   /** NTU trust and membership health of a peer */
   health: (peerId: string) => { trust: number, healthy: boolean }
   /** providers found beyond gossip (kad-dht provider records) */
@@ -48,8 +47,6 @@ export const DEFAULT_DEADLINE_S = 60
 const MAX_DEADLINE_S = 3600
 /** how long past its deadline a requester waits for the executor's own DEADLINE answer */
 const DEADLINE_GRACE_MS = 2_000
-/** how long a canceled attempt may take to confirm */
-const CANCEL_GRACE_MS = 5_000
 const DHT_LOOKUP_MS = 5_000
 
 type Attempt =
@@ -97,18 +94,18 @@ export class TaskRouter {
     this.#prune()
     this.#notify(live)
     void this.#route(live)
-    return structuredClone(live.record)
+    return snapshot(live.record)
   }
 
   getTask (id: string): TaskRecord | undefined {
     const live = this.#tasks.get(id)
-    return live === undefined ? undefined : structuredClone(live.record)
+    return live === undefined ? undefined : snapshot(live.record)
   }
 
   async waitTask (id: string, signal?: AbortSignal): Promise<TaskRecord> {
     const live = this.#tasks.get(id)
     if (live === undefined) throw new TaskInputError(`no task ${id}`)
-    if (TERMINAL_STATES.has(live.record.state)) return structuredClone(live.record)
+    if (TERMINAL_STATES.has(live.record.state)) return snapshot(live.record)
     return new Promise((resolve, reject) => {
       let waiters = this.#waiters.get(id)
       if (waiters === undefined) this.#waiters.set(id, waiters = new Set())
@@ -178,7 +175,22 @@ export class TaskRouter {
 
   async #route (live: Live): Promise<void> {
     const { card } = live
-    const lifetime = AbortSignal.any([this.#stopped.signal, AbortSignal.timeout(Math.max(0, card.deadline - Date.now()) + DEADLINE_GRACE_MS)])
+    // one controller and one timer per task (AbortSignal.any/timeout per task cost measurably in GC)
+    const life = new AbortController()
+    const lifetime = life.signal
+    const expire = setTimeout(() => life.abort(new Error('deadline exceeded')), Math.max(0, card.deadline - Date.now()) + DEADLINE_GRACE_MS)
+    const onStop = (): void => life.abort(new Error('the node is stopping'))
+    this.#stopped.signal.addEventListener('abort', onStop, { once: true })
+    try {
+      await this.#attempts(live, lifetime)
+    } finally {
+      clearTimeout(expire)
+      this.#stopped.signal.removeEventListener('abort', onStop)
+    }
+  }
+
+  async #attempts (live: Live, lifetime: AbortSignal): Promise<void> {
+    const { card } = live
     const ttl = Math.min(MAX_DEADLINE_S, Math.ceil((card.deadline - Date.now()) / 1000) + 30)
     const envelope = createEnvelope(this.#init.identity, { type: ENVELOPE_TYPES.task, payload: card, ttl, ihsan: 1, snr: 1 })
     const taskDigest = taskDigestOf(envelope)
@@ -235,42 +247,12 @@ export class TaskRouter {
   }
 
   async #attemptRemote (live: Live, provider: string, envelope: Envelope<TaskCard>, taskDigest: string, lifetime: AbortSignal): Promise<Attempt> {
-    let stream: Stream
     try {
-      stream = await this.#init.openStream(provider, lifetime)
+      const result = await this.#init.transport.run(provider, envelope, { onStatus: f => this.#status(live, f), cancel: live.cancel.signal, signal: lifetime })
+      return this.#judge(live, provider, result, taskDigest)
     } catch (err) {
-      return { kind: 'retry', error: { code: TaskErrorCode.PROVIDER_FAILED, message: `cannot reach ${provider}: ${(err as Error).message}` } }
-    }
-    const lp = lpStream(stream, { maxDataLength: MAX_A2A_FRAME })
-    const grace = new AbortController()
-    const onCancel = (): void => {
-      lp.write(encodeFrame({ kind: 'cancel' })).catch(() => {})
-      setTimeout(() => grace.abort(), CANCEL_GRACE_MS).unref()
-    }
-    const signal = AbortSignal.any([lifetime, grace.signal])
-    try {
-      await lp.write(encodeFrame(envelope), { signal })
-      if (live.cancel.signal.aborted) onCancel()
-      else live.cancel.signal.addEventListener('abort', onCancel, { once: true })
-      for (;;) {
-        const frame = decodeFrame(await lp.read({ signal })) as ExecutorFrame | null
-        if (frame?.kind === 'status') {
-          this.#status(live, frame)
-          continue
-        }
-        if (frame?.kind === 'result') {
-          // the executor closes its side after the result; ours need not hold up the answer
-          stream.close().catch(() => {})
-          return this.#judge(live, provider, frame.envelope, taskDigest)
-        }
-        throw new Error('unexpected frame from the executor')
-      }
-    } catch (err) {
-      stream.abort(err as Error)
       if (live.cancel.signal.aborted) return canceled()
       return { kind: 'retry', error: { code: TaskErrorCode.PROVIDER_FAILED, message: `${provider} did not finish: ${(err as Error).message}` } }
-    } finally {
-      live.cancel.signal.removeEventListener('abort', onCancel)
     }
   }
 
@@ -319,13 +301,13 @@ export class TaskRouter {
     this.#notify(live)
     const waiters = this.#waiters.get(r.id)
     this.#waiters.delete(r.id)
-    for (const w of waiters ?? []) w(structuredClone(r))
+    for (const w of waiters ?? []) w(snapshot(r))
   }
 
   #notify (live: Live): void {
     live.record.updatedAt = Date.now()
     if (this.#listeners.size === 0) return
-    const copy = structuredClone(live.record)
+    const copy = snapshot(live.record)
     for (const l of this.#listeners) l(copy)
   }
 
@@ -338,6 +320,14 @@ export class TaskRouter {
       if (TERMINAL_STATES.has(live.record.state)) this.#tasks.delete(id)
     }
   }
+}
+
+/**
+ * A copy a listener may keep: the record's own fields and attempts are copied; result,
+ * progress, error and proof are replaced whole when they change, never mutated, so they are shared.
+ */
+function snapshot (r: TaskRecord): TaskRecord {
+  return { ...r, attempts: r.attempts.map(a => ({ ...a })) }
 }
 
 function canceled (): Extract<Attempt, { kind: 'final' }> {

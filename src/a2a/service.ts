@@ -15,6 +15,7 @@ import { agentCardProblem, cardDigest } from './cards.ts'
 import { AgentDirectory } from './directory.ts'
 import { TaskExecutor } from './executor.ts'
 import { TaskRouter } from './router.ts'
+import { ChannelPool } from './channel.ts'
 import { registerBuiltinSkills, SkillRegistry } from './skills.ts'
 import { DagTaskLog, verifyTaskProof } from './task-log.ts'
 import type { AgentCard, SendTaskOptions, TaskControl, TaskRecord, TaskState } from './types.ts'
@@ -63,6 +64,8 @@ export class A2aService implements TaskControl {
   readonly executor: TaskExecutor
   readonly router: TaskRouter
   readonly dag: SessionDag
+  /** one long-lived task stream per executor this node sends to */
+  readonly channels: ChannelPool
   readonly defaultSkill: string
   readonly #init: A2aServiceInit
   readonly #closers: Array<() => void | Promise<void>> = []
@@ -76,6 +79,7 @@ export class A2aService implements TaskControl {
     this.defaultSkill = init.defaultSkill ?? 'echo'
     this.dag = new SessionDag(init.db, { sync: process.env.BIZRA_DAG_SYNC === '1' })
     registerBuiltinSkills(this.skills)
+    this.channels = new ChannelPool(async (peerId, signal) => init.host.dialProtocol(peerIdFromString(peerId), PROTOCOLS.a2a, { signal }))
     this.executor = new TaskExecutor({
       identity: init.identity,
       constitution: init.constitution,
@@ -90,7 +94,7 @@ export class A2aService implements TaskControl {
       skills: this.skills,
       executor: this.executor,
       directory: this.directory,
-      openStream: async (peerId, signal) => init.host.dialProtocol(peerIdFromString(peerId), PROTOCOLS.a2a, { signal, negotiateFully: false }),
+      transport: this.channels,
       health: init.health,
       findProviders: async (skill, signal) => this.findProviders(skill, signal),
       verifyProof: verifyTaskProof
@@ -105,7 +109,7 @@ export class A2aService implements TaskControl {
 
   async start (): Promise<void> {
     const { host, gossip } = this.#init
-    await host.handle(PROTOCOLS.a2a, (stream) => this.executor.handleStream(stream), { runOnLimitedConnection: false, maxInboundStreams: 1024, maxOutboundStreams: 1024 })
+    await host.handle(PROTOCOLS.a2a, (stream) => { this.executor.handleStream(stream) }, { runOnLimitedConnection: false, maxInboundStreams: 1024, maxOutboundStreams: 1024 })
     this.#closers.push(() => host.unhandle(PROTOCOLS.a2a))
     this.#closers.push(gossip.onMessage(this.#onGossip))
     this.#closers.push(this.skills.onChange(() => {
@@ -137,6 +141,7 @@ export class A2aService implements TaskControl {
     if (this.#publishSoon !== undefined) clearTimeout(this.#publishSoon)
     this.router.stop()
     this.executor.stop()
+    this.channels.closeAll()
     for (const close of this.#closers.reverse()) await close()
   }
 

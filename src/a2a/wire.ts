@@ -2,12 +2,18 @@ import type { Envelope } from '../pci/envelope.ts'
 import type { TaskPart, TaskState } from './types.ts'
 
 /**
- * `/bizra/a2a/1.0.0`, one stream per task attempt, length-prefixed JSON frames:
- *   requester -> executor: the task envelope (type `a2a.task`, payload a TaskCard), then
- *                          optionally `{ kind: 'cancel' }`
- *   executor -> requester: `{ kind: 'status', state, progress? }` while it works, then
- *                          `{ kind: 'result', envelope }` (type `a2a.result`, signed by the
- *                          executor, carrying the output and the Merkle proof) and closes.
+ * `/bizra/a2a/1.0.0`: a long-lived stream from a requester to an executor carrying any number
+ * of tasks, as length-prefixed (varint) JSON frames. `n` is a number the requester picks per
+ * task on that stream; the executor's frames for the task echo it.
+ *   requester -> executor: `{ kind: 'task', n, envelope }` (type `a2a.task`, payload a TaskCard)
+ *                          `{ kind: 'cancel', n }`
+ *                          `{ kind: 'card' }` (asks for the executor's agent card)
+ *   executor -> requester: `{ kind: 'status', n, state, progress? }` while a task runs (only
+ *                          past 10 ms), then `{ kind: 'result', n, envelope }` (type
+ *                          `a2a.result`, signed by the executor, with the output and the Merkle
+ *                          proof); `{ kind: 'card', envelope }` (type `a2a.card`);
+ *                          `{ kind: 'error', n?, code, message }` for a frame it cannot read.
+ * Closing or resetting the stream cancels every task still running on it.
  */
 
 export const ENVELOPE_TYPES = {
@@ -28,10 +34,12 @@ export interface TaskResult {
 }
 
 export type ExecutorFrame =
-  | { kind: 'status', state: 'working' | 'input-required', progress?: TaskPart[] }
-  | { kind: 'result', envelope: Envelope<TaskResult> }
+  | { kind: 'status', n?: number, state: 'working' | 'input-required', progress?: TaskPart[] }
+  | { kind: 'result', n: number, envelope: Envelope<TaskResult> }
+  | { kind: 'card', envelope: Envelope }
+  | { kind: 'error', n?: number, code: string, message: string }
 
-export type RequesterFrame = { kind: 'cancel' } | { kind: 'card' }
+export type RequesterFrame = { kind: 'task', n: number, envelope: unknown } | { kind: 'cancel', n: number } | { kind: 'card' }
 
 /** Error codes a task can end with besides the envelope's R00x and FATE's F00x. */
 export const TaskErrorCode = {

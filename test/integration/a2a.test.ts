@@ -133,13 +133,16 @@ describe('A2A across five real nodes', () => {
   test('a malformed task card -> R005 and nothing runs', async () => {
     const [n0, , , , n4] = nodes as [BizraNode, BizraNode, BizraNode, BizraNode, BizraNode]
     const before = reverseCalls.length
-    const ask = async (frame: Uint8Array): Promise<TaskResult> => {
-      const stream = await n0.libp2p.dialProtocol(peerIdFromString(n4.peerId), PROTOCOLS.a2a)
-      const lp = lpStream(stream)
-      await lp.write(frame)
+    const stream = await n0.libp2p.dialProtocol(peerIdFromString(n4.peerId), PROTOCOLS.a2a)
+    const lp = lpStream(stream)
+    const read = async (): Promise<{ kind: string, n?: number, code?: string, envelope?: unknown }> => JSON.parse(new TextDecoder().decode((await lp.read()).subarray()))
+    let n = 0
+    const ask = async (envelope: unknown): Promise<TaskResult> => {
+      await lp.write(new TextEncoder().encode(JSON.stringify({ kind: 'task', n: ++n, envelope })))
       for (;;) {
-        const f = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as { kind: string, envelope?: unknown }
+        const f = await read()
         if (f.kind !== 'result') continue
+        assert.equal(f.n, n)
         const v = verifyEnvelope(f.envelope, { replay: false })
         assert.ok(v.ok, 'the rejection is a signed envelope')
         assert.equal(v.envelope.sender, n4.peerId)
@@ -148,23 +151,31 @@ describe('A2A across five real nodes', () => {
       }
     }
     const card = { id: 'bad-1', skill: 'reverse', message: { parts: [{ text: 'x' }] }, requester: n0.peerId, deadline: Date.now() + 10_000 }
-    const enc = (payload: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(createEnvelope(n0.identity, { type: ENVELOPE_TYPES.task, payload, ihsan: 1, snr: 1 })))
+    const sign = (payload: unknown): Record<string, unknown> => createEnvelope(n0.identity, { type: ENVELOPE_TYPES.task, payload, ihsan: 1, snr: 1 }) as unknown as Record<string, unknown>
     for (const bad of [
       { ...card, message: { parts: [] } },
       { ...card, id: 'bad-2', skill: 42 },
       { ...card, id: 'bad-3', requester: n4.peerId },
       { ...card, id: 'bad-4', extra: true }
     ]) {
-      const r = await ask(enc(bad))
+      const r = await ask(sign(bad))
       assert.equal(r.state, 'rejected')
       assert.equal(r.error?.code, 'R005', JSON.stringify(r))
     }
-    const garbage = await ask(new TextEncoder().encode('{"not": "an envelope"'))
-    assert.equal(garbage.state, 'rejected')
-    assert.equal(garbage.error?.code, 'R005')
-    const forged = JSON.parse(new TextDecoder().decode(enc(card))) as { sig: string }
-    forged.sig = forged.sig.slice(0, 10) + (forged.sig[10] === 'A' ? 'B' : 'A') + forged.sig.slice(11)
-    assert.equal((await ask(new TextEncoder().encode(JSON.stringify(forged)))).error?.code, 'R002')
+    const notAnEnvelope = await ask({ not: 'an envelope' })
+    assert.equal(notAnEnvelope.state, 'rejected')
+    assert.equal(notAnEnvelope.error?.code, 'R005')
+    const forged = sign(card)
+    const sig = forged.sig as string
+    forged.sig = sig.slice(0, 10) + (sig[10] === 'A' ? 'B' : 'A') + sig.slice(11)
+    assert.equal((await ask(forged)).error?.code, 'R002')
+    // bytes that are not JSON: an error frame, and the stream still serves the next task
+    await lp.write(new TextEncoder().encode('{"kind": "task", '))
+    const err = await read()
+    assert.equal(err.kind, 'error')
+    assert.equal(err.code, 'R005')
+    assert.equal((await ask(sign({ ...card, id: 'bad-5', skill: 'nope!' }))).error?.code, 'R005')
+    await stream.close()
     assert.equal(reverseCalls.length, before)
   })
 
