@@ -16,6 +16,8 @@ import { NodeIdentity } from '../../src/identity/identity.ts'
 import { DEFAULT_CONSTITUTION } from '../../src/governance/constitution.ts'
 import { canonicalize } from '../../src/pci/canonical.ts'
 import { blake3Text } from '../../src/pci/digest.ts'
+import { startTestNode, swarmKeyFile, until } from '../helpers/nodes.ts'
+import { verifyProof } from '../../src/state/proof.ts'
 import { TERMINAL_STATES, type AgentCard, type SendTaskOptions, type SkillSpec, type TaskControl, type TaskPart, type TaskRecord } from '../../src/a2a/types.ts'
 import type { NodeControl } from '../../src/node/types.ts'
 
@@ -26,7 +28,7 @@ import type { NodeControl } from '../../src/node/types.ts'
  */
 
 // ---------------------------------------------------------------------------------------------
-// TEST DOUBLE: an in-process TaskControl until the real node (router over libp2p) lands.
+// TEST DOUBLE: an in-process TaskControl, only for the test that counts the endpoint's listeners.
 // It keeps the interface's semantics: sendTask throws TaskInputError for a caller's mistake and
 // otherwise resolves with the record in `submitted`; the skill runs afterwards; every change
 // reaches onTask listeners; waitTask/cancelTask resolve once terminal; an unknown skill ends
@@ -202,10 +204,26 @@ class FakeTaskControl implements TaskControl {
   }
 }
 
-/** The TaskControl behind the endpoint. Swap this for real nodes once the router lands. */
-async function createTaskControl (): Promise<{ tasks: TaskControl, close: () => Promise<void> }> {
-  const tasks = new FakeTaskControl()
-  return { tasks, close: async () => { tasks.stop() } }
+/**
+ * The TaskControl behind the endpoint: two real nodes over libp2p. Node A (the one serving
+ * HTTP) has the built-in echo and hash; node B also offers slow and fail, so a task for those
+ * is routed from A to B, proven and verified. The test double serves only the test that counts
+ * the endpoint's listeners, which a real node does not expose.
+ */
+async function createTaskControl (fake = false): Promise<{ tasks: TaskControl, close: () => Promise<void> }> {
+  if (fake) {
+    const tasks = new FakeTaskControl()
+    return { tasks, close: async () => { tasks.stop() } }
+  }
+  const key = swarmKeyFile()
+  const a = await startTestNode({ swarmKey: key, config: { name: 'bizra-test' } })
+  const b = await startTestNode({ swarmKey: key, bootstrap: [a.addresses().find(x => x.includes('127.0.0.1'))!] })
+  for (const id of ['slow', 'fail']) {
+    const skill = SKILLS[id]!
+    b.skills.register(skill.spec, async (m, ctx) => ({ parts: await skill.run(m.parts, ctx) }))
+  }
+  await until([a, b], () => a.a2a.directory.providers('slow').includes(b.peerId), 'node A knows node B\'s skills')
+  return { tasks: a.tasks, close: async () => { await Promise.all([a.stop(), b.stop()]) } }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,9 +246,9 @@ const nodeControl = (peerId: string): NodeControl => ({
 
 interface Harness { api: ApiServer, tasks: TaskControl, base: string, rpcUrl: string, close: () => Promise<void> }
 
-async function startHarness (extra: Partial<ApiServerOptions> = {}): Promise<Harness> {
+async function startHarness (extra: Partial<ApiServerOptions> = {}, fake = false): Promise<Harness> {
   const identity = await NodeIdentity.generate()
-  const { tasks, close } = await createTaskControl()
+  const { tasks, close } = await createTaskControl(fake)
   const api = await startApiServer({
     control: nodeControl(identity.id),
     identity,
@@ -325,11 +343,11 @@ describe('A2A over HTTP (stock @a2a-js/sdk client)', () => {
     assert.equal(card.name, 'bizra-test')
     assert.equal(client.protocolVersion, '1.0')
     assert.deepEqual(card.supportedInterfaces.map(i => [i.url, i.protocolBinding, i.protocolVersion]), [[h.rpcUrl, 'JSONRPC', '1.0'], [h.rpcUrl, 'JSONRPC', '0.3']])
-    assert.deepEqual(card.skills.map(s => s.id), ['echo', 'hash', 'slow', 'fail', 'infer'], 'own skills first, then the peers\'')
+    assert.deepEqual(card.skills.map(s => s.id), ['echo', 'hash', 'slow', 'fail'], 'own skills first, then the peers\'')
     assert.equal(card.capabilities?.streaming, true)
     assert.equal(card.capabilities?.pushNotifications, false)
     const ext = card.capabilities?.extensions.find(e => e.uri === BIZRA_NODE_EXTENSION)
-    assert.deepEqual(ext?.params, { peerId: SELF, defaultSkill: 'echo' })
+    assert.deepEqual(ext?.params, { peerId: h.tasks.agentCard().peerId, defaultSkill: 'echo' })
     assert.deepEqual(card.securitySchemes.bearer?.scheme, { $case: 'httpAuthSecurityScheme', value: { description: card.securitySchemes.bearer?.scheme?.value.description, scheme: 'Bearer', bearerFormat: '' } })
     assert.deepEqual(card.securityRequirements, [{ schemes: { bearer: { list: [] } } }])
 
@@ -344,7 +362,7 @@ describe('A2A over HTTP (stock @a2a-js/sdk client)', () => {
     assert.equal(legacy.preferredTransport, 'JSONRPC')
     assert.deepEqual(legacy.securitySchemes.bearer, { type: 'http', scheme: 'bearer', description: legacy.securitySchemes.bearer.description })
     assert.deepEqual(legacy.security, [{ bearer: [] }])
-    assert.deepEqual(legacy.skills.map((s: any) => s.id), ['echo', 'hash', 'slow', 'fail', 'infer'])
+    assert.deepEqual(legacy.skills.map((s: any) => s.id), ['echo', 'hash', 'slow', 'fail'])
 
     const v1 = await (await fetch(`${h.base}/.well-known/agent-card.json`, { headers: { 'a2a-version': '1.0' } })).json() as any
     assert.equal(v1.url, undefined)
@@ -358,8 +376,10 @@ describe('A2A over HTTP (stock @a2a-js/sdk client)', () => {
     assert.equal(task.status?.message?.role, Role.ROLE_AGENT)
     assert.equal(task.artifacts.length, 1)
     assert.equal(textOf(task.artifacts[0]!.parts), 'salaam, federation')
-    assert.equal(task.artifacts[0]!.metadata?.provider, SELF)
-    assert.deepEqual(task.artifacts[0]!.metadata?.proof, { head: 'ab'.repeat(32), path: [] }, 'the Merkle proof rides along')
+    assert.equal(task.artifacts[0]!.metadata?.provider, h.tasks.agentCard().peerId, 'echo ran on the node itself')
+    const proof = verifyProof(task.artifacts[0]!.metadata?.proof)
+    assert.ok(proof.ok, 'the Merkle proof rides along and verifies offline')
+    assert.equal(task.artifacts[0]!.metadata?.proofHead, proof.head)
     assert.equal(task.metadata?.skill, 'echo')
     // the A2A task id is the node's task id
     assert.equal(h.tasks.getTask(task.id)?.state, 'completed')
@@ -486,7 +506,7 @@ describe('A2A over HTTP (stock @a2a-js/sdk client)', () => {
     // a skill that breaks: failed, with its message
     const failed = asTask(await client.sendMessage(request(userMessage('hi', { skill: 'fail' }))))
     assert.equal(failed.status?.state, TaskState.TASK_STATE_FAILED)
-    assert.equal(textOf(failed.status?.message?.parts), 'the skill broke')
+    assert.match(textOf(failed.status?.message?.parts), /skill fail failed: the skill broke/)
   })
 
   test('what the node cannot take is refused with an A2A error, before any task is made', async () => {
@@ -658,7 +678,7 @@ describe('A2A over HTTP: limits and shutdown', () => {
   })
 
   test('publicUrl sets where the card points; closing with a task streaming ends the stream and drops the listener', async () => {
-    const h = await startHarness({ a2aPublicUrl: 'https://node.example:8443/' })
+    const h = await startHarness({ a2aPublicUrl: 'https://node.example:8443/' }, true)
     const fake = h.tasks as FakeTaskControl
     try {
       const card = await (await fetch(`${h.base}/.well-known/agent-card.json`, { headers: { 'a2a-version': '1.0' } })).json() as any
