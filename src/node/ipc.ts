@@ -11,7 +11,11 @@ import { DEFAULT_MAX_FRAME, encodeFrame, FrameDecoder, FrameError } from './ipc-
  * pipelined: answers come back as handlers finish, matched by id.
  */
 
-export type IpcHandler = (params: unknown, signal: AbortSignal) => Promise<unknown> | unknown
+/**
+ * Answers one request. `progress` sends `{ id, progress: value }` frames ahead of the answer
+ * (model load progress, streamed tokens); the client passes them to its `onProgress`.
+ */
+export type IpcHandler = (params: unknown, signal: AbortSignal, progress: (value: unknown) => void) => Promise<unknown> | unknown
 export type IpcHandlers = Record<string, IpcHandler>
 
 export type IpcErrorCode = 'UNKNOWN_METHOD' | 'BAD_REQUEST' | 'FAILED'
@@ -27,6 +31,7 @@ export interface IpcRequestFrame {
 /** `id` is null only when the request's id could not be read (a malformed frame). */
 export type IpcResponseFrame =
   | { id: IpcId | null, result: unknown }
+  | { id: IpcId, progress: unknown }
   | { id: IpcId | null, error: { code: IpcErrorCode, message: string } }
 
 /** Linux allows 107 bytes of path in a Unix socket address (sun_path is 108 with the NUL). */
@@ -156,14 +161,20 @@ export async function startIpcServer (socketPath: string, handlers: IpcHandlers,
       }
       inFlight++
       let out: unknown
+      let answered = false
+      const progress = (value: unknown): void => { if (!answered) send({ id, progress: value ?? null }) }
+      const settle = (ok: boolean, value: unknown): void => {
+        answered = true
+        finish(id, ok, value)
+      }
       try {
-        out = handlers[method]!(req.params, signal)
+        out = handlers[method]!(req.params, signal, progress)
       } catch (err) {
-        finish(id, false, err)
+        settle(false, err)
         return
       }
-      if (isThenable(out)) out.then(v => finish(id, true, v), err => finish(id, false, err))
-      else finish(id, true, out)
+      if (isThenable(out)) out.then(v => settle(true, v), err => settle(false, err))
+      else settle(true, out)
     }
 
     socket.on('data', (chunk: Buffer) => {
@@ -294,6 +305,8 @@ export interface IpcCallOptions {
   timeoutMs?: number
   /** abandons the request (the node is not told) */
   signal?: AbortSignal
+  /** called with each `progress` frame the node sends before its answer */
+  onProgress?: (value: unknown) => void
 }
 
 export interface IpcRequestOptions extends IpcClientOptions, IpcCallOptions {}
@@ -305,6 +318,7 @@ interface Pending {
   timer: NodeJS.Timeout | undefined
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
+  onProgress: ((value: unknown) => void) | undefined
 }
 
 /**
@@ -350,7 +364,7 @@ export class IpcClient {
       return Promise.reject(err)
     }
     return new Promise<T>((resolve, reject) => {
-      const entry: Pending = { method, resolve: resolve as (value: unknown) => void, reject, timer: undefined, signal, onAbort: undefined }
+      const entry: Pending = { method, resolve: resolve as (value: unknown) => void, reject, timer: undefined, signal, onAbort: undefined, onProgress: options.onProgress }
       if (timeoutMs !== undefined) {
         entry.timer = setTimeout(() => {
           this.#settle(id, new IpcTimeoutError(`the node at ${this.socketPath} did not answer ${method} within ${timeoutMs} ms`), false)
@@ -440,7 +454,15 @@ export class IpcClient {
       return
     }
     if (error !== undefined) this.#settle(reply.id, remoteError(error), false)
-    else this.#settle(reply.id, reply.result, true)
+    else if ('result' in reply) this.#settle(reply.id, reply.result, true)
+    else if ('progress' in reply) {
+      const entry = this.#pending.get(reply.id)
+      try {
+        entry?.onProgress?.(reply.progress)
+      } catch (err) {
+        this.#settle(reply.id, err, false)
+      }
+    }
   }
 
   #settle (id: number, value: unknown, ok: boolean): void {

@@ -88,6 +88,31 @@ describe('IPC server and client over a Unix socket', () => {
     })
   })
 
+  test('progress frames reach onProgress in order before the answer; none after it', async () => {
+    let late: ((v: unknown) => void) | undefined
+    const h: IpcHandlers = {
+      count: async (params, _signal, progress) => {
+        const n = (params as { n: number }).n
+        for (let i = 1; i <= n; i++) progress({ i })
+        late = progress
+        return 'done'
+      }
+    }
+    await withServer(async path => {
+      const client = new IpcClient(path)
+      try {
+        const seen: unknown[] = []
+        assert.equal(await client.request('count', { n: 50 }, { onProgress: v => seen.push(v) }), 'done')
+        assert.deepEqual(seen, Array.from({ length: 50 }, (_, k) => ({ i: k + 1 })))
+        late!({ i: 'late' }) // after the answer: dropped by the server
+        assert.equal(await client.request('count', { n: 0 }), 'done', 'the connection is still in step')
+        await assert.rejects(client.request('count', { n: 3 }, { onProgress: () => { throw new Error('the listener broke') } }), /the listener broke/)
+      } finally {
+        await client.close()
+      }
+    }, h)
+  })
+
   test('pipelined requests on one connection each get their own answer', async () => {
     await withServer(async path => {
       const client = new IpcClient(path)
