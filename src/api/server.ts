@@ -15,6 +15,7 @@ import { ProposalRefusedError } from '../consensus/service.ts'
 import { createLogger, type Logger } from '../node/logger.ts'
 import type { TaskControl } from '../a2a/types.ts'
 import { registerA2aRoutes } from '../a2a/http.ts'
+import { registerInferenceRoutes, type InferenceApi } from './inference.ts'
 
 /**
  * REST + WebSocket API (Fastify) under /api/v1.
@@ -53,6 +54,8 @@ export interface ApiServerOptions {
   tasks?: TaskControl
   /** base URL the A2A agent card points clients at (default: the Host each card request was sent to) */
   a2aPublicUrl?: string
+  /** when given, inference is served: OpenAI-compatible /v1/chat/completions and /v1/models, /api/v1/inference/*; see src/api/inference.ts */
+  inference?: InferenceApi
 }
 
 export interface ApiServer {
@@ -329,6 +332,7 @@ export async function startApiServer (opts: ApiServerOptions): Promise<ApiServer
     })
   })
 
+  if (opts.inference !== undefined) await registerInferenceRoutes(app, { inference: opts.inference, authorize })
   if (opts.tasks !== undefined) await registerA2aRoutes(app, { tasks: opts.tasks, publicUrl: opts.a2aPublicUrl, authorize, onError: (err, msg) => logger()?.error({ err }, msg) })
 
   await app.listen({ host: opts.host, port: opts.port })
