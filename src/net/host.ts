@@ -12,7 +12,7 @@ import { mdns } from '@libp2p/mdns'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
-import type { PeerDiscovery, ConnectionProtector, Ed25519PrivateKey, ComponentLogger } from '@libp2p/interface'
+import type { PeerDiscovery, ConnectionProtector, Ed25519PrivateKey, ComponentLogger, Transport } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import { ALL_TOPICS, DHT_PROTOCOL, MAX_GOSSIP_BYTES } from './protocols.ts'
 
@@ -40,6 +40,8 @@ export interface HostOptions {
   meshDegree?: number
   /** inbound connections accepted per second from one host (default 50) */
   inboundConnectionThreshold?: number
+  /** the transport (default TCP); the simulator passes an in-memory one */
+  transport?: (components: any) => Transport
 }
 
 /**
@@ -82,7 +84,7 @@ export async function createHost (options: HostOptions): Promise<Host> {
   return createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: options.listen },
-    transports: [tcp()],
+    transports: [options.transport ?? tcp()],
     connectionProtector: options.protector,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -13,7 +13,7 @@ import type { NodeIdentity } from '../identity/identity.ts'
 import type { Constitution } from '../governance/constitution.ts'
 import { loadSwarmKey } from '../net/swarm-key.ts'
 import { privateNetwork } from '../net/pnet.ts'
-import { createHost, type Host } from '../net/host.ts'
+import { createHost, type Host, type HostOptions } from '../net/host.ts'
 import { SignedGossip, type VerifiedMessage } from '../net/gossip.ts'
 import { TOPICS, type Topic } from '../net/protocols.ts'
 import { createMembership, type Membership } from '../net/membership.ts'
@@ -24,6 +24,7 @@ import { PatternService, ENVELOPE_TYPES } from '../consensus/service.ts'
 import { registerSyncHandler, fetchCertificates } from '../consensus/sync.ts'
 import type { Outcome } from '../consensus/machine.ts'
 import type { Vote } from '../consensus/types.ts'
+import type { KeyValueDb } from '../util/db.ts'
 import { A2aService } from '../a2a/service.ts'
 import { TaskInputError } from '../a2a/router.ts'
 import type { SkillRegistry } from '../a2a/skills.ts'
@@ -40,6 +41,27 @@ export interface StartNodeOptions {
   ipc?: boolean
   /** a logger, or false for none (default: pino to stderr at config.logLevel) */
   logger?: Logger | false
+}
+
+/** The node's store: LevelDB from a home, or any abstract-level database (memory-level in the simulator). */
+export type NodeDb = KeyValueDb & { close: () => Promise<void> }
+
+/** What BizraNode.create needs: everything BizraNode.start otherwise reads from a home. */
+export interface NodeParts {
+  identity: NodeIdentity
+  swarmKey: Uint8Array
+  genesis: Genesis
+  /** resolved config (e.g. `{ ...DEFAULT_CONFIG, listen, bootstrap, api: null }`) */
+  config: NodeConfig
+  /** opened store; the node closes it */
+  db: NodeDb
+  /** the home, needed only for the IPC socket and the API token */
+  paths?: HomePaths
+  /** the libp2p transport (default TCP) */
+  transport?: HostOptions['transport']
+  logger?: Logger | false
+  /** serve the IPC socket (default true; needs paths) */
+  ipc?: boolean
 }
 
 /** Payload of a `/bizra/1/node-info` heartbeat. */
@@ -63,10 +85,11 @@ export class BizraNode implements NodeControl {
   readonly genesis: Genesis
   readonly constitution: Constitution
   readonly config: NodeConfig
-  readonly paths: HomePaths
+  /** the node's home, or null for a node built from parts (BizraNode.create) */
+  readonly paths: HomePaths | null
   readonly libp2p: Host
   readonly gossip: SignedGossip
-  readonly db: Level<string, string>
+  readonly db: NodeDb
   readonly patterns: PatternService
   readonly patternStore: PatternStore
   /** agent cards, skills, the task executor and router (DESIGN.md "A2A") */
@@ -89,8 +112,8 @@ export class BizraNode implements NodeControl {
   #synced = new Set<string>()
 
   private constructor (fields: {
-    identity: NodeIdentity, genesis: Genesis, config: NodeConfig, paths: HomePaths, libp2p: Host,
-    db: Level<string, string>, registry: Registry, log: Logger | undefined
+    identity: NodeIdentity, genesis: Genesis, config: NodeConfig, paths: HomePaths | null, libp2p: Host,
+    db: NodeDb, registry: Registry, log: Logger | undefined
   }) {
     this.identity = fields.identity
     this.genesis = fields.genesis
@@ -171,6 +194,21 @@ export class BizraNode implements NodeControl {
       throw new FileError(paths.db, `cannot open the database: ${(err as Error).message}`)
     }
 
+    return BizraNode.create({ identity, swarmKey, genesis, config, db, paths, logger: log ?? false, ipc: options.ipc })
+  }
+
+  /**
+   * Builds and starts a node from parts already in hand, with no home directory: the
+   * simulator's way in (an in-memory store and transport, no IPC, no API). Takes ownership of
+   * `db` (closed on stop, or on a failed start).
+   */
+  static async create (parts: NodeParts): Promise<BizraNode> {
+    const { identity, swarmKey, genesis, config, db } = parts
+    const paths = parts.paths ?? null
+    if ((config.api !== null || parts.ipc !== false) && paths === null) {
+      await db.close()
+      throw new Error('a node without a home serves neither the API nor the IPC socket: pass config.api = null and ipc = false')
+    }
     const registry = new Registry()
     const bootstrap = [...new Set([...config.bootstrap, ...genesis.bootstrap])].filter(a => !a.endsWith(`/p2p/${identity.id}`))
     let libp2p: Host
@@ -181,15 +219,16 @@ export class BizraNode implements NodeControl {
         bootstrap,
         protector: privateNetwork({ psk: swarmKey }),
         mdns: config.mdns,
-        metricsRegistry: registry
+        metricsRegistry: registry,
+        transport: parts.transport
       })
     } catch (err) {
       await db.close()
       throw err
     }
-    const node = new BizraNode({ identity, genesis, config: { ...config, bootstrap }, paths, libp2p, db, registry, log })
+    const node = new BizraNode({ identity, genesis, config: { ...config, bootstrap }, paths, libp2p, db, registry, log: parts.logger === false ? undefined : parts.logger })
     try {
-      await node.#start(options)
+      await node.#start({ ipc: parts.ipc })
     } catch (err) {
       await node.stop()
       throw err
@@ -197,7 +236,7 @@ export class BizraNode implements NodeControl {
     return node
   }
 
-  async #start (options: StartNodeOptions): Promise<void> {
+  async #start (options: { ipc?: boolean }): Promise<void> {
     const l = this.libp2p
     l.addEventListener('peer:connect', this.#onConnect)
     l.addEventListener('peer:disconnect', this.#onDisconnect)
@@ -240,7 +279,7 @@ export class BizraNode implements NodeControl {
     void this.#heartbeat()
     void this.#redialKnownPeers()
 
-    if (options.ipc !== false) {
+    if (options.ipc !== false && this.paths !== null) {
       const ipc = await startIpcServer(this.paths.socket, {
         status: () => this.status(),
         peers: () => this.peers(),
@@ -280,7 +319,7 @@ export class BizraNode implements NodeControl {
       })
       this.#closers.push(() => ipc.close())
     }
-    if (this.config.api !== null) {
+    if (this.config.api !== null && this.paths !== null) {
       const { host, port } = parseHostPort(this.config.api)!
       const token = readFileSync(this.paths.apiToken, 'utf8').trim()
       const { startApiServer } = await import('../api/server.ts')

@@ -1,0 +1,55 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { memory } from '@libp2p/memory'
+import { BizraNode } from '../../src/node/node.ts'
+import { DEFAULT_CONFIG } from '../../src/node/config.ts'
+import { soloGenesis } from '../../src/node/genesis.ts'
+import { NodeIdentity } from '../../src/identity/identity.ts'
+import { until } from '../helpers/nodes.ts'
+import { randomBytes } from 'node:crypto'
+
+describe('a node built from parts (no home): in-memory store and transport', () => {
+  test('two nodes over @libp2p/memory join, route a task and stop cleanly', async () => {
+    const swarmKey = randomBytes(32)
+    const ids = await Promise.all([NodeIdentity.generate(), NodeIdentity.generate()])
+    const genesis = { ...soloGenesis(ids[0]!.id), validators: ids.map(i => i.id), federationId: 'mem-test' }
+    const make = async (i: number, bootstrap: string[]): Promise<BizraNode> => {
+      const db = new MemoryLevel<string, string>()
+      await db.open()
+      return BizraNode.create({
+        identity: ids[i]!,
+        swarmKey,
+        genesis,
+        config: { ...DEFAULT_CONFIG, listen: [`/memory/node-parts-${i}-${ids[i]!.id.slice(-6)}`], bootstrap, api: null, heartbeatMs: 200 },
+        db,
+        transport: memory(),
+        logger: false,
+        ipc: false
+      })
+    }
+    const a = await make(0, [])
+    const b = await make(1, [a.addresses()[0]!])
+    try {
+      assert.match(a.addresses()[0]!, /^\/memory\//)
+      await until([a, b], () => a.peers().some(p => p.peerId === b.peerId && p.state === 'ACTIVE') && b.peers().some(p => p.peerId === a.peerId && p.state === 'ACTIVE'), 'both ACTIVE')
+      b.skills.register({ id: 'upper', name: 'Upper', description: '', tags: [], inputModes: ['text/plain'], outputModes: ['text/plain'] },
+        async m => ({ parts: m.parts.map(p => 'text' in p ? { text: p.text.toUpperCase() } : p) }))
+      await until([a, b], () => a.a2a.directory.providers('upper').includes(b.peerId), 'a knows b offers upper')
+      const t = await a.tasks.waitTask((await a.tasks.sendTask({ skill: 'upper', message: { parts: [{ text: 'memory' }] } })).id)
+      assert.equal(t.state, 'completed', JSON.stringify(t.error))
+      assert.deepEqual(t.result, [{ text: 'MEMORY' }])
+      assert.equal(a.paths, null)
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  test('asking a node without a home for an API or IPC socket is a clear error, and the store is closed', async () => {
+    const db = new MemoryLevel<string, string>()
+    await db.open()
+    const identity = await NodeIdentity.generate()
+    await assert.rejects(BizraNode.create({ identity, swarmKey: randomBytes(32), genesis: soloGenesis(identity.id), config: { ...DEFAULT_CONFIG, listen: ['/memory/x'], api: '127.0.0.1:0' }, db, transport: memory(), logger: false }), /neither the API nor the IPC socket/)
+    assert.equal(db.status, 'closed')
+  })
+})
