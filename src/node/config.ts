@@ -21,6 +21,10 @@ export interface NodeConfig {
   defaultSkill: string
   /** name on this node's agent card, or null for `bizra-<PeerId suffix>` */
   name: string | null
+  /** an OpenAI-compatible server to run inference on (Ollama, LM Studio, …) instead of the local worker */
+  llmUrl: string | null
+  /** GGUF files (in `<home>/models`, or paths) the worker loads at start */
+  models: string[]
   logLevel: string
 }
 
@@ -35,6 +39,8 @@ export const DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({
   proposalTimeoutMs: 30_000,
   defaultSkill: 'echo',
   name: null,
+  llmUrl: null,
+  models: [],
   logLevel: 'info'
 })
 
@@ -82,6 +88,14 @@ export function parseConfig (input: unknown, source: string, baseDir: string): P
   if (c.name !== undefined) {
     if (c.name !== null && (typeof c.name !== 'string' || c.name.length === 0 || c.name.length > 128)) throw bad('name must be a string of 1-128 characters or null')
     out.name = c.name as string | null
+  }
+  if (c.llmUrl !== undefined) {
+    if (c.llmUrl !== null && (typeof c.llmUrl !== 'string' || !/^https?:\/\/\S+$/.test(c.llmUrl))) throw bad('llmUrl must be an http(s) URL or null')
+    out.llmUrl = c.llmUrl as string | null
+  }
+  if (c.models !== undefined) {
+    if (!Array.isArray(c.models) || !c.models.every(m => typeof m === 'string' && m !== '')) throw bad('models must be a list of GGUF file names or paths')
+    out.models = c.models as string[]
   }
   if (c.logLevel !== undefined) {
     if (typeof c.logLevel !== 'string' || !LOG_LEVELS.includes(c.logLevel)) throw bad(`logLevel must be one of ${LOG_LEVELS.join(', ')}`)

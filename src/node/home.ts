@@ -14,6 +14,8 @@ export interface HomePaths {
   apiToken: string
   db: string
   socket: string
+  /** GGUF model files */
+  models: string
 }
 
 /** `--home`, else `$BIZRA_HOME`, else `./.bizra`; always absolute. */
@@ -28,7 +30,8 @@ export function homePaths (home: string): HomePaths {
     swarmKey: join(home, 'swarm.key'),
     apiToken: join(home, 'api.token'),
     db: join(home, 'db'),
-    socket: join(home, 'node.sock')
+    socket: join(home, 'node.sock'),
+    models: join(home, 'models')
   }
 }
 

@@ -6,7 +6,8 @@ import { parseHostPort } from '../../node/config.ts'
 import { numberOption, parse, str, UsageError, type Values } from '../args.ts'
 import { emit, passphrase } from '../output.ts'
 
-export const usage = 'bizra start [--listen MA]... [--bootstrap MA]... [--api host:port|off] [--swarm-key FILE] [--genesis FILE] [--mdns] [--heartbeat-ms N] [--log-level L]\n' +
+export const usage = 'bizra start [--listen MA]... [--bootstrap MA]... [--api host:port|off] [--swarm-key FILE] [--genesis FILE] [--mdns] [--heartbeat-ms N]\n' +
+  '            [--model FILE]... [--llm-url URL] [--log-level L]\n' +
   '                                      run the node in the foreground until Ctrl-C (SIGINT) or SIGTERM'
 
 const OPTIONS = {
@@ -17,6 +18,8 @@ const OPTIONS = {
   genesis: { type: 'string' },
   mdns: { type: 'boolean' },
   'heartbeat-ms': { type: 'string' },
+  model: { type: 'string', multiple: true },
+  'llm-url': { type: 'string' },
   'log-level': { type: 'string' }
 } as const
 
@@ -35,6 +38,8 @@ export function configFromFlags (values: Values): Partial<NodeConfig> {
   if (bootstrap?.some(a => !/\/p2p\/\w+$/.test(a)) === true) throw new UsageError('--bootstrap takes a multiaddr ending in /p2p/<PeerId>')
   const swarmKey = str(values, 'swarm-key')
   const genesis = str(values, 'genesis')
+  const llmUrl = str(values, 'llm-url')
+  if (llmUrl !== undefined && !/^https?:\/\/\S+$/.test(llmUrl)) throw new UsageError(`--llm-url must be an http(s) URL such as http://127.0.0.1:11434, got ${JSON.stringify(llmUrl)}`)
   return {
     listen,
     bootstrap,
@@ -43,6 +48,9 @@ export function configFromFlags (values: Values): Partial<NodeConfig> {
     genesis: genesis === undefined ? undefined : resolve(genesis),
     mdns: values.mdns === true ? true : undefined,
     heartbeatMs: numberOption(str(values, 'heartbeat-ms'), 'heartbeat-ms', 100, 600_000, true),
+    llmUrl,
+    // a bare name is a file in <home>/models; a path is taken from where the command runs
+    models: list(values, 'model')?.map(m => m.includes('/') ? resolve(m) : m),
     logLevel: str(values, 'log-level')
   }
 }
