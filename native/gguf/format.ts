@@ -50,13 +50,43 @@ export const GgmlType = {
   F32: 0
 } as const
 
-/** ggml_type names by number (gaps are types ggml removed). */
-export const GGML_TYPE_NAMES: Readonly<Record<number, string>> = {
-  0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1',
-  10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 16: 'IQ2_XXS',
-  17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS',
-  24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 30: 'BF16', 34: 'TQ1_0',
-  35: 'TQ2_0', 39: 'MXFP4'
+/**
+ * ggml_type by number (gaps are types ggml removed): name, elements per block, bytes per block.
+ * Checked against llama.cpp's ggml_blck_size / ggml_type_size.
+ */
+export const GGML_TYPES: Readonly<Record<number, { name: string, block: number, bytes: number }>> = {
+  0: { name: 'F32', block: 1, bytes: 4 },
+  1: { name: 'F16', block: 1, bytes: 2 },
+  2: { name: 'Q4_0', block: 32, bytes: 18 },
+  3: { name: 'Q4_1', block: 32, bytes: 20 },
+  6: { name: 'Q5_0', block: 32, bytes: 22 },
+  7: { name: 'Q5_1', block: 32, bytes: 24 },
+  8: { name: 'Q8_0', block: 32, bytes: 34 },
+  9: { name: 'Q8_1', block: 32, bytes: 36 },
+  10: { name: 'Q2_K', block: 256, bytes: 84 },
+  11: { name: 'Q3_K', block: 256, bytes: 110 },
+  12: { name: 'Q4_K', block: 256, bytes: 144 },
+  13: { name: 'Q5_K', block: 256, bytes: 176 },
+  14: { name: 'Q6_K', block: 256, bytes: 210 },
+  15: { name: 'Q8_K', block: 256, bytes: 292 },
+  16: { name: 'IQ2_XXS', block: 256, bytes: 66 },
+  17: { name: 'IQ2_XS', block: 256, bytes: 74 },
+  18: { name: 'IQ3_XXS', block: 256, bytes: 98 },
+  19: { name: 'IQ1_S', block: 256, bytes: 50 },
+  20: { name: 'IQ4_NL', block: 32, bytes: 18 },
+  21: { name: 'IQ3_S', block: 256, bytes: 110 },
+  22: { name: 'IQ2_S', block: 256, bytes: 82 },
+  23: { name: 'IQ4_XS', block: 256, bytes: 136 },
+  24: { name: 'I8', block: 1, bytes: 1 },
+  25: { name: 'I16', block: 1, bytes: 2 },
+  26: { name: 'I32', block: 1, bytes: 4 },
+  27: { name: 'I64', block: 1, bytes: 8 },
+  28: { name: 'F64', block: 1, bytes: 8 },
+  29: { name: 'IQ1_M', block: 256, bytes: 56 },
+  30: { name: 'BF16', block: 1, bytes: 2 },
+  34: { name: 'TQ1_0', block: 256, bytes: 54 },
+  35: { name: 'TQ2_0', block: 256, bytes: 66 },
+  39: { name: 'MXFP4', block: 32, bytes: 17 }
 }
 
 /** llama.cpp file types (llama_ftype, the value of `general.file_type`). */

@@ -192,6 +192,7 @@ export class A2aService implements TaskControl {
   /** Providers of a skill from kad-dht provider records (not gossip). */
   async findProviders (skill: string, signal: AbortSignal): Promise<string[]> {
     const out = new Set<string>()
+    if (this.#init.host.services.dht === undefined) return []
     for await (const p of this.#init.host.contentRouting.findProviders(await skillKey(skill), { signal })) {
       const id = p.id.toString()
       if (id !== this.#init.identity.id) out.add(id)
@@ -282,7 +283,7 @@ export class A2aService implements TaskControl {
   }
 
   async #provideSkills (): Promise<void> {
-    if (this.#stopped || this.#init.host.getConnections().length === 0) return
+    if (this.#stopped || this.#init.host.services.dht === undefined || this.#init.host.getConnections().length === 0) return
     for (const s of this.skills.list()) {
       if (this.#stopped) return
       try {

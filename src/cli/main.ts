@@ -11,6 +11,8 @@ import * as swarm from './commands/swarm.ts'
 import * as pattern from './commands/pattern.ts'
 import * as proof from './commands/proof.ts'
 import * as task from './commands/task.ts'
+import * as models from './commands/models.ts'
+import * as infer from './commands/infer.ts'
 import { status, peers, dial } from './commands/control.ts'
 import { NodeNotRunningError, IpcRemoteError } from '../node/ipc.ts'
 
@@ -33,7 +35,9 @@ const COMMANDS: Record<string, Command> = {
   pattern,
   proof,
   agents: task.agents,
-  task
+  models,
+  task,
+  infer
 }
 
 const HELP = `bizra — a sovereign node of the BIZRA federation

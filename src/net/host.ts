@@ -19,7 +19,8 @@ import { ALL_TOPICS, DHT_PROTOCOL, MAX_GOSSIP_BYTES } from './protocols.ts'
 export interface HostServices {
   identify: Identify
   ping: Ping
-  dht: KadDHT
+  /** absent on hosts created with `dht: false` */
+  dht?: KadDHT
   pubsub: GossipSub
   [key: string]: unknown
 }
@@ -42,6 +43,8 @@ export interface HostOptions {
   inboundConnectionThreshold?: number
   /** the transport (default TCP); the simulator passes an in-memory one */
   transport?: (components: any) => Transport
+  /** run the Kademlia DHT (default true). Without it skills are found through gossiped cards only: the simulator's lighter nodes */
+  dht?: boolean
 }
 
 /**
@@ -101,7 +104,7 @@ export async function createHost (options: HostOptions): Promise<Host> {
     services: {
       identify: identify(),
       ping: ping(),
-      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true }),
+      ...(options.dht === false ? {} : { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true }) }),
       pubsub: gossipsub({
         globalSignaturePolicy: StrictNoSign,
         emitSelf: false,

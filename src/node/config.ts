@@ -25,6 +25,8 @@ export interface NodeConfig {
   llmUrl: string | null
   /** GGUF files (in `<home>/models`, or paths) the worker loads at start */
   models: string[]
+  /** tokens one peer may be served per minute by this node's `infer` skill */
+  inferBudgetTokens: number
   logLevel: string
 }
 
@@ -41,6 +43,7 @@ export const DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({
   name: null,
   llmUrl: null,
   models: [],
+  inferBudgetTokens: 50_000,
   logLevel: 'info'
 })
 
@@ -96,6 +99,10 @@ export function parseConfig (input: unknown, source: string, baseDir: string): P
   if (c.models !== undefined) {
     if (!Array.isArray(c.models) || !c.models.every(m => typeof m === 'string' && m !== '')) throw bad('models must be a list of GGUF file names or paths')
     out.models = c.models as string[]
+  }
+  if (c.inferBudgetTokens !== undefined) {
+    if (typeof c.inferBudgetTokens !== 'number' || !Number.isInteger(c.inferBudgetTokens) || c.inferBudgetTokens < 1) throw bad('inferBudgetTokens must be a positive integer')
+    out.inferBudgetTokens = c.inferBudgetTokens
   }
   if (c.logLevel !== undefined) {
     if (typeof c.logLevel !== 'string' || !LOG_LEVELS.includes(c.logLevel)) throw bad(`logLevel must be one of ${LOG_LEVELS.join(', ')}`)

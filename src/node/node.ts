@@ -25,6 +25,15 @@ import { registerSyncHandler, fetchCertificates } from '../consensus/sync.ts'
 import type { Outcome } from '../consensus/machine.ts'
 import type { Vote } from '../consensus/types.ts'
 import type { KeyValueDb } from '../util/db.ts'
+import { InferenceService, INFER_SKILL } from '../inference/service.ts'
+import { OpenAiHttpBackend } from '../inference/openai-backend.ts'
+import { WorkerBackend } from '../inference/worker-backend.ts'
+import type { ModelEntry } from '../inference/backend.ts'
+import { describeModel, listModelFiles } from '../inference/model-store.ts'
+import { resolveModelFile } from '../inference/resolve-model.ts'
+import { estimateComplexity } from '../inference/tiers.ts'
+import { splitBudget } from '../inference/budget.ts'
+import { parseChatBody, type InferenceApi } from '../api/inference.ts'
 import { A2aService } from '../a2a/service.ts'
 import { TaskInputError } from '../a2a/router.ts'
 import type { SkillRegistry } from '../a2a/skills.ts'
@@ -59,6 +68,8 @@ export interface NodeParts {
   paths?: HomePaths
   /** the libp2p transport (default TCP) */
   transport?: HostOptions['transport']
+  /** run the DHT (default true); see HostOptions.dht */
+  dht?: boolean
   logger?: Logger | false
   /** serve the IPC socket (default true; needs paths) */
   ipc?: boolean
@@ -94,6 +105,8 @@ export class BizraNode implements NodeControl {
   readonly patternStore: PatternStore
   /** agent cards, skills, the task executor and router (DESIGN.md "A2A") */
   readonly a2a: A2aService
+  /** the model runner and the `infer` skill (DESIGN.md "Inference") */
+  readonly inference: InferenceService
   #apiAddress: string | null = null
   #membership: Membership
   #peerBook: PeerBook
@@ -161,6 +174,17 @@ export class BizraNode implements NodeControl {
         this.#emit({ type: 'task:executed', id: e.taskId, skill: e.skill, requester: e.requester, state: e.state, ms: e.ms, ts: Date.now() })
       }
     })
+    this.inference = new InferenceService({
+      a2a: this.a2a,
+      backend: this.config.llmUrl !== null
+        ? new OpenAiHttpBackend({ url: this.config.llmUrl })
+        : new WorkerBackend({
+          onLog: line => this.#log?.debug({ worker: line }, 'inference worker'),
+          onEvent: e => this.#log?.info({ ...e }, `inference worker ${e.type}`)
+        }),
+      admission: { budgetTokens: this.config.inferBudgetTokens },
+      log: this.#log
+    })
     this.#metrics = {
       messages: new Counter({ name: 'bizra_gossip_messages_total', help: 'Verified gossip messages received, by topic', labelNames: ['topic'], registers: [this.#registry] }),
       rejected: new Counter({ name: 'bizra_gossip_rejected_total', help: 'Gossip messages refused by the validator, by code and action', labelNames: ['code', 'action'], registers: [this.#registry] }),
@@ -184,6 +208,9 @@ export class BizraNode implements NodeControl {
     const genesis = config.genesis !== null ? loadGenesis(config.genesis) : soloGenesis(identity.id)
     const log = options.logger === false ? undefined : options.logger ?? createLogger(config.logLevel)
     if (config.api !== null && parseHostPort(config.api) === undefined) throw new FileError(options.home, `api must be host:port, got ${config.api}`)
+
+    // a missing or corrupt model is the user's to fix: say so before anything starts
+    for (const m of config.models) checkedModelFile(paths.models, m)
 
     const db = new Level<string, string>(paths.db)
     try {
@@ -220,7 +247,8 @@ export class BizraNode implements NodeControl {
         protector: privateNetwork({ psk: swarmKey }),
         mdns: config.mdns,
         metricsRegistry: registry,
-        transport: parts.transport
+        transport: parts.transport,
+        dht: parts.dht
       })
     } catch (err) {
       await db.close()
@@ -258,6 +286,12 @@ export class BizraNode implements NodeControl {
     this.patterns.start()
     this.#closers.push(() => this.patterns.stop())
     await this.a2a.start()
+    this.#closers.push(() => this.inference.close())
+    for (const m of this.config.models) await this.loadModel(m)
+    if (this.config.llmUrl !== null) {
+      void this.inference.refreshSkill().then(models => this.#log?.info({ llmUrl: this.config.llmUrl, models: models.map(m => m.id) }, 'inference server'))
+      this.#every(60_000, () => { void this.inference.refreshSkill() })
+    }
     this.#closers.push(() => this.a2a.stop())
     this.#closers.push(this.a2a.onTask(t => {
       if (t.state === 'completed' || t.state === 'failed' || t.state === 'rejected' || t.state === 'canceled') {
@@ -305,6 +339,23 @@ export class BizraNode implements NodeControl {
           if (t === undefined) throw new Error(`no task ${id} on this node`)
           return t
         },
+        'models.list': async () => this.models(),
+        'models.load': async (params: unknown, _signal: AbortSignal, progress: (v: unknown) => void) => {
+          const name = (params as { model?: unknown } | null)?.model
+          if (typeof name !== 'string' || name === '') throw new Error('models.load needs { model }')
+          return this.loadModel(name, fraction => progress({ fraction }))
+        },
+        'models.unload': async (params: unknown) => {
+          const id = (params as { model?: unknown } | null)?.model
+          if (typeof id !== 'string' || id === '') throw new Error('models.unload needs { model }')
+          await this.inference.unload(id)
+          return { unloaded: id }
+        },
+        'inference.chat': async (params: unknown, signal: AbortSignal, progress: (v: unknown) => void) => {
+          const p = (params ?? {}) as { messages?: unknown, maxTokens?: unknown, temperature?: unknown, seed?: unknown, tier?: unknown }
+          const req = parseChatBody({ messages: p.messages, max_tokens: p.maxTokens, temperature: p.temperature, seed: p.seed })
+          return this.inference.chat(req.req, { signal, onToken: token => progress({ token }) })
+        },
         'task.cancel': async (params: unknown) => {
           const id = (params as { id?: unknown } | null)?.id
           if (typeof id !== 'string') throw new Error('task.cancel needs { id }')
@@ -323,7 +374,7 @@ export class BizraNode implements NodeControl {
       const { host, port } = parseHostPort(this.config.api)!
       const token = readFileSync(this.paths.apiToken, 'utf8').trim()
       const { startApiServer } = await import('../api/server.ts')
-      const api = await startApiServer({ control: this, identity: this.identity, constitution: this.constitution, token, host, port, logger: this.#log ?? false, tasks: this.a2a })
+      const api = await startApiServer({ control: this, identity: this.identity, constitution: this.constitution, token, host, port, logger: this.#log ?? false, tasks: this.a2a, inference: this.#inferenceApi() })
       this.#apiAddress = api.address
       this.#closers.push(() => api.close())
     }
@@ -332,6 +383,29 @@ export class BizraNode implements NodeControl {
 
   get apiAddress (): string | null {
     return this.#apiAddress
+  }
+
+  /** GGUF files in `<home>/models` and the models loaded now */
+  async models (): Promise<{ store: unknown[], loaded: ModelEntry[] }> {
+    return { store: this.paths === null ? [] : listModelFiles(this.paths.models), loaded: await this.inference.loaded().catch(() => []) }
+  }
+
+  /** Loads a model by name (a file in `<home>/models`) or path; FileError names a missing or corrupt file. */
+  async loadModel (nameOrPath: string, onProgress?: (fraction: number) => void): Promise<ModelEntry> {
+    return this.inference.load(checkedModelFile(this.paths?.models ?? process.cwd(), nameOrPath), onProgress)
+  }
+
+  #inferenceApi (): InferenceApi {
+    return {
+      chat: async (req, options) => this.inference.chat(req, options),
+      loaded: async () => this.inference.loaded(),
+      models: async () => (await this.models()).store,
+      remoteProviders: () => this.a2a.directory.providers(INFER_SKILL.id),
+      tier: ({ messages, maxTokens }) => {
+        const estimate = estimateComplexity({ prompt: messages.map(m => m.content).join('\n'), maxTokens })
+        return { ...estimate, budget: splitBudget(maxTokens) }
+      }
+    }
   }
 
   /** register skills here: `node.skills.register(spec, handler)` */
@@ -621,6 +695,14 @@ export class BizraNode implements NodeControl {
       this.#log?.debug({ err }, 'redial of known peers failed')
     }
   }
+}
+
+/** The GGUF file a model name stands for, its header read: FileError names a missing or corrupt one. */
+function checkedModelFile (dir: string, nameOrPath: string): string {
+  const file = resolveModelFile(dir, nameOrPath)
+  const d = describeModel(file)
+  if (!d.ok) throw new FileError(file, d.error.startsWith(file) ? d.error.slice(file.length).replace(/^:\s*/, '') : d.error)
+  return file
 }
 
 export async function startNode (options: StartNodeOptions): Promise<BizraNode> {
