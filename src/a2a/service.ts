@@ -77,7 +77,9 @@ export class A2aService implements TaskControl {
   constructor (init: A2aServiceInit) {
     this.#init = init
     this.defaultSkill = init.defaultSkill ?? 'echo'
-    this.dag = new SessionDag(init.db, { sync: process.env.BIZRA_DAG_SYNC === '1' })
+    // batches reach the OS before a result goes out, so kill -9 loses nothing; fsync per task
+    // (power loss) would cost a disk flush per task, and the requester holds the proof anyway
+    this.dag = new SessionDag(init.db, { sync: false })
     registerBuiltinSkills(this.skills)
     this.channels = new ChannelPool(async (peerId, signal) => init.host.dialProtocol(peerIdFromString(peerId), PROTOCOLS.a2a, { signal }))
     this.executor = new TaskExecutor({
