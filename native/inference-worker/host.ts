@@ -4,6 +4,7 @@
  * (different models run side by side); every request starts from an empty sequence, which is
  * what makes a fixed seed give the same text each time.
  */
+import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
 import { getLlama, LlamaChat, LlamaCompletion, LlamaLogLevel, type ChatHistoryItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp'
 import { readGgufInfo } from '../gguf/reader.ts'
@@ -57,14 +58,15 @@ export class ModelHost {
     const name = req.model ?? basename(req.path).replace(/\.gguf$/i, '')
     const existing = this.#models.get(name)
     if (existing !== undefined) {
-      if (existing.info.path === req.path && !existing.unloading) return existing.info
+      if (existing.unloading) throw new RequestError('model_exists', `${name} is being unloaded; load it again once that is done`)
+      if (existing.info.path === req.path) return existing.info
       throw new RequestError('model_exists', `a model named ${name} is already loaded from ${existing.info.path}; unload it first or load this one under another name`)
     }
     let gguf
     try {
       gguf = readGgufInfo(req.path)
     } catch (err) {
-      throw new RequestError('model_not_found', (err as Error).message)
+      throw new RequestError(existsSync(req.path) ? 'bad_model' : 'model_not_found', (err as Error).message)
     }
     const started = performance.now()
     const threads = req.threads ?? (gguf.parameterCount < SINGLE_THREAD_PARAMS ? 1 : this.#llama.cpuMathCores)
@@ -86,7 +88,14 @@ export class ModelHost {
         threads,
         loadMs: Math.round((performance.now() - started) * 10) / 10
       }
-      if (this.#models.has(name)) throw new RequestError('model_exists', `a model named ${name} was loaded meanwhile`)
+      const raced = this.#models.get(name)
+      if (raced !== undefined) {
+        // another load of this name finished first: keep that one
+        await context.dispose()
+        await model.dispose()
+        if (raced.info.path === req.path) return raced.info
+        throw new RequestError('model_exists', `a model named ${name} was loaded from ${raced.info.path} meanwhile`)
+      }
       this.#models.set(name, { info, model, context, sequence: context.getSequence(), tail: Promise.resolve(), unloading: false })
       return info
     } catch (err) {

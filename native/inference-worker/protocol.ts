@@ -84,7 +84,7 @@ export interface InferDone {
 export interface TokenFrame { id: RequestId, token: string }
 
 export type WorkerErrorCode =
-  | 'bad_request' | 'unknown_op' | 'model_not_found' | 'model_not_loaded' | 'model_exists'
+  | 'bad_request' | 'unknown_op' | 'model_not_found' | 'bad_model' | 'model_not_loaded' | 'model_exists'
   | 'load_failed' | 'infer_failed' | 'canceled' | 'internal'
 
 export interface ErrorFrame { id: RequestId | null, error: { code: WorkerErrorCode, message: string } }

@@ -9,9 +9,11 @@
  * | generation | 6      | 24 %  | new tokens the model may generate (the maxTokens cap)      |
  * | reserve    | 9      | 36 %  | headroom: a second pass (verify, retry) and tokenizer slack |
  *
- * The split is in whole tokens and always sums to the total exactly (largest remainder: each
- * bucket gets the floor of its share, and the tokens left over go one each to the buckets with
- * the biggest fractional parts, ties to the earlier bucket).
+ * The split is in whole tokens and sums to the total exactly. It is Sainte-Laguë/Webster
+ * apportionment: each bucket's exact share rounded, then corrected one token at a time by the
+ * highest-averages rule. Unlike largest-remainder rounding this never shrinks a bucket when the
+ * total grows (a bigger context never takes a token from generation), and for these four
+ * weights every bucket stays within one token of its exact share.
  */
 
 export const BUDGET_WEIGHTS = { context: 7, system: 3, generation: 6, reserve: 9 } as const
@@ -24,22 +26,34 @@ export function splitBudget (total: number): BudgetSplit {
   return splitByWeights(total, BUDGET_WEIGHTS)
 }
 
-/** Splits `total` in proportion to `weights` (non-negative, not all zero), in whole units. */
+/** Splits `total` in proportion to `weights` (non-negative, not all zero), in whole units; ties go to the earlier key. */
 export function splitByWeights<K extends string> (total: number, weights: Readonly<Record<K, number>>): Record<K, number> {
   if (!Number.isSafeInteger(total) || total < 0) throw new RangeError(`budget total must be a whole number >= 0, got ${total}`)
   const keys = Object.keys(weights) as K[]
-  const sum = keys.reduce((s, k) => s + weights[k], 0)
-  if (keys.some(k => !Number.isFinite(weights[k]) || weights[k] < 0) || !(sum > 0)) throw new RangeError('budget weights must be finite, >= 0 and not all zero')
-  const out = {} as Record<K, number>
-  const remainders: Array<{ key: K, fraction: number, order: number }> = []
-  let given = 0
-  for (const [order, key] of keys.entries()) {
-    const exact = total * weights[key] / sum
-    out[key] = Math.floor(exact)
-    given += out[key]
-    remainders.push({ key, fraction: exact - out[key], order })
+  const w = keys.map(k => weights[k])
+  const sum = w.reduce((s, x) => s + x, 0)
+  if (w.some(x => !Number.isFinite(x) || x < 0) || !(sum > 0)) throw new RangeError('budget weights must be finite, >= 0 and not all zero')
+  const units = w.map(x => Math.round(total * x / sum))
+  let missing = total - units.reduce((s, x) => s + x, 0)
+  // Rounding is off by at most half a unit per bucket. Each step then does what handing out
+  // units one at a time would: the next unit goes to the highest w/(a+½) (ties: the earlier
+  // key), and the last unit handed out, the lowest w/(a-½) (ties: the later key), is taken back.
+  while (missing > 0) {
+    const i = argBest(w.map((x, j) => x / (units[j]! + 0.5)), (a, b) => a > b)
+    units[i]!++
+    missing--
   }
-  remainders.sort((a, b) => b.fraction - a.fraction || a.order - b.order)
-  for (let i = 0; i < total - given; i++) out[remainders[i]!.key]++
-  return out
+  while (missing < 0) {
+    const i = argBest(w.map((x, j) => units[j]! > 0 ? x / (units[j]! - 0.5) : Number.POSITIVE_INFINITY), (a, b) => a <= b)
+    units[i]!--
+    missing++
+  }
+  return Object.fromEntries(keys.map((k, j) => [k, units[j]!])) as Record<K, number>
+}
+
+/** the index that `better` prefers: with a strict `better` the first of equals wins, with a loose one the last */
+function argBest (values: number[], better: (a: number, b: number) => boolean): number {
+  let best = 0
+  for (let i = 1; i < values.length; i++) if (better(values[i]!, values[best]!)) best = i
+  return best
 }

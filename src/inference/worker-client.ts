@@ -96,6 +96,7 @@ interface Pending {
   sentTo: number | undefined
   /** internal requests (health pings, reloads) do not count against maxPending */
   internal: boolean
+  detach?: () => void
 }
 
 interface ModelRecord { path: string, contextSize: number, threads: number }
@@ -268,7 +269,12 @@ export class InferenceWorkerClient {
         internal: options.internal === true
       }
       this.#pending.set(id, p)
-      options.signal?.addEventListener('abort', () => this.#abandon(p, new InferenceError('canceled', 'the request was canceled')), { once: true })
+      const signal = options.signal
+      if (signal !== undefined) {
+        const onAbort = (): void => this.#abandon(p, new InferenceError('canceled', 'the request was canceled'))
+        signal.addEventListener('abort', onAbort, { once: true })
+        p.detach = () => signal.removeEventListener('abort', onAbort) // a long-lived signal must not collect listeners
+      }
       // the client's own requests go to the worker it is starting; others wait until it is ready
       if (this.#state === 'ready' || (p.internal && this.#child !== undefined)) this.#send(p)
     })
@@ -286,6 +292,7 @@ export class InferenceWorkerClient {
   #settle (p: Pending, err: InferenceError | undefined, value?: unknown): void {
     if (!this.#pending.delete(p.id)) return
     clearTimeout(p.timer)
+    p.detach?.()
     if (err === undefined) p.resolve(value)
     else p.reject(err)
   }
@@ -471,8 +478,10 @@ export class InferenceWorkerClient {
     }, wasReady ? 0 : delay)
   }
 
+  /** the worker's own account of its failure: its error line, else its last lines */
   #stderrHint (): string {
-    const last = this.#stderrTail.filter(l => l.trim() !== '').slice(-3).join(' | ')
-    return last === '' ? '' : ` (worker stderr: ${last})`
+    const lines = this.#stderrTail.map(l => l.trim()).filter(l => l !== '')
+    const hint = lines.find(l => /error/i.test(l)) ?? lines.slice(-3).join(' | ')
+    return hint === '' ? '' : ` (worker stderr: ${hint})`
   }
 }

@@ -132,9 +132,13 @@ describe('7-3-6-9 budget split', () => {
     assert.deepEqual(splitBudget(0), { context: 0, system: 0, generation: 0, reserve: 0 })
   })
 
-  test('a 4096-token context: whole tokens, the leftovers to the largest remainders', () => {
-    // exact shares 1146.88, 491.52, 983.04, 1474.56: floors sum to 4094, .88 and .56 get the two left
-    assert.deepEqual(splitBudget(4096), { context: 1147, system: 491, generation: 983, reserve: 1475 })
+  test('rounding corrected by highest averages', () => {
+    // 1146.88, 491.52, 983.04, 1474.56 round to 4097: the unit taken back is reserve's (3/491.5 = 9/1474.5, the later key)
+    assert.deepEqual(splitBudget(4096), { context: 1147, system: 492, generation: 983, reserve: 1474 })
+    // 3.36, 1.44, 2.88, 4.32 round to 11: the unit added goes to context (7/3.5 = 3/1.5 = 9/4.5, the earliest)
+    assert.deepEqual(splitBudget(12), { context: 4, system: 1, generation: 3, reserve: 4 })
+    // 3.64, 1.56, 3.12, 4.68 round to 14: reserve gives one back; nothing shrank from 12
+    assert.deepEqual(splitBudget(13), { context: 4, system: 2, generation: 3, reserve: 4 })
   })
 
   test('always sums to the total, each bucket within one unit of its exact share (seeded)', () => {
@@ -149,18 +153,20 @@ describe('7-3-6-9 budget split', () => {
     }
   })
 
-  test('monotonic: a bigger total never shrinks a bucket', () => {
+  test('monotonic: a bigger total never shrinks a bucket (largest-remainder rounding would, at 12 -> 13)', () => {
     let prev = splitBudget(0)
-    for (let total = 1; total <= 3000; total++) {
+    for (let total = 1; total <= 20_000; total++) {
       const s = splitBudget(total)
       for (const k of Object.keys(s) as Array<keyof typeof s>) assert.ok(s[k] >= prev[k], `${k} at ${total}`)
       prev = s
     }
   })
 
-  test('ties go to the earlier bucket', () => {
+  test('any weights: exact where shares are whole, ties to the earlier key, zero weight gets nothing', () => {
+    assert.deepEqual(splitByWeights(10, { a: 1, b: 4 }), { a: 2, b: 8 })
     assert.deepEqual(splitByWeights(1, { a: 1, b: 1 }), { a: 1, b: 0 })
     assert.deepEqual(splitByWeights(5, { a: 1, b: 1, c: 0 }), { a: 3, b: 2, c: 0 })
+    assert.deepEqual(splitByWeights(3, { a: 1, b: 1, c: 1, d: 1 }), { a: 1, b: 1, c: 1, d: 0 })
   })
 
   test('refuses totals and weights that cannot be split', () => {
