@@ -54,7 +54,8 @@ export class ModelHost {
     return this.#llama.gpu
   }
 
-  async load (req: LoadRequest): Promise<LoadedModelInfo> {
+  /** `onProgress` gets the fraction of the weights loaded, 0..1, as node-llama-cpp reports it. */
+  async load (req: LoadRequest, onProgress?: (fraction: number) => void): Promise<LoadedModelInfo> {
     const name = req.model ?? basename(req.path).replace(/\.gguf$/i, '')
     const existing = this.#models.get(name)
     if (existing !== undefined) {
@@ -72,7 +73,7 @@ export class ModelHost {
     const threads = req.threads ?? (gguf.parameterCount < SINGLE_THREAD_PARAMS ? 1 : this.#llama.cpuMathCores)
     let model: LlamaModel | undefined
     try {
-      model = await this.#llama.loadModel({ modelPath: req.path })
+      model = await this.#llama.loadModel({ modelPath: req.path, onLoadProgress: onProgress })
       const contextSize = req.contextSize ?? Math.min(gguf.contextLength ?? DEFAULT_CONTEXT, DEFAULT_CONTEXT)
       const context = await model.createContext({ contextSize, threads, sequences: 1 })
       const info: LoadedModelInfo = {

@@ -44,7 +44,7 @@ const running = new Map<RequestId, AbortController>()
 async function handle (req: WorkerRequest): Promise<void> {
   switch (req.op) {
     case 'load':
-      send({ id: req.id, result: await host.load(req) })
+      send({ id: req.id, result: await host.load(req, fraction => send({ id: req.id, progress: fraction })) })
       return
     case 'unload':
       await host.unload(req.model)

@@ -43,7 +43,7 @@ export interface ModelEntry {
   quantization?: string
 }
 
-/** A failure the caller can act on: `busy`, `timeout`, `worker_crashed`, `no_model`, `backend_error`, … */
+/** A failure the caller can act on: `busy`, `timeout`, `worker_crashed`, `no_model`, `backend_error`, … (the worker's codes: InferenceErrorCode in worker-client.ts) */
 export class InferenceError extends Error {
   static override readonly name: string = 'InferenceError'
   override readonly name: string = 'InferenceError'

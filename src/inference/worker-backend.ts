@@ -1,4 +1,4 @@
-import { InferenceWorkerClient, InferenceError as WorkerError, type LoadedModelInfo, type WorkerClientOptions } from './worker-client.ts'
+import { InferenceWorkerClient, type LoadedModelInfo, type WorkerClientOptions } from './worker-client.ts'
 import { InferenceError, type GenerateRequest, type GenerateResult, type InferenceBackend, type ModelEntry } from './backend.ts'
 import { tierForParameters } from './tiers.ts'
 
@@ -21,8 +21,8 @@ export class WorkerBackend implements InferenceBackend {
     return (await (await this.#client).list()).map(entryOf)
   }
 
-  async load (path: string, _onProgress?: (fraction: number) => void): Promise<ModelEntry> {
-    return entryOf(await this.#call(async c => c.load(path)))
+  async load (path: string, onProgress?: (fraction: number) => void): Promise<ModelEntry> {
+    return entryOf(await this.#call(async c => c.load(path, { onProgress })))
   }
 
   async unload (id: string): Promise<void> {
@@ -59,13 +59,7 @@ export class WorkerBackend implements InferenceBackend {
       this.#client = undefined
       throw new InferenceError('worker_unavailable', `the inference worker did not start: ${(err as Error).message}`)
     }
-    try {
-      return await fn(client)
-    } catch (err) {
-      // one error type above this line: the worker's codes carry over as they are
-      if (err instanceof WorkerError) throw new InferenceError(err.code, err.message, { cause: err })
-      throw err
-    }
+    return fn(client)
   }
 }
 

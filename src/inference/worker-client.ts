@@ -9,24 +9,15 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { encodeFrame, FrameDecoder } from '../node/ipc-codec.ts'
+import { InferenceError } from './backend.ts'
 import type { ChatMessage, HealthInfo, InferDone, LoadedModelInfo, WorkerErrorCode } from '../../native/inference-worker/protocol.ts'
 
 export type { ChatMessage, HealthInfo, LoadedModelInfo }
+export { InferenceError }
 
 export const WORKER_PATH = fileURLToPath(new URL('../../native/inference-worker/worker.ts', import.meta.url))
 
 export type InferenceErrorCode = WorkerErrorCode | 'busy' | 'timeout' | 'worker_crashed' | 'worker_unavailable' | 'closed'
-
-export class InferenceError extends Error {
-  static override readonly name: string = 'InferenceError'
-  override readonly name: string = 'InferenceError'
-  readonly code: InferenceErrorCode
-
-  constructor (code: InferenceErrorCode, message: string) {
-    super(message)
-    this.code = code
-  }
-}
 
 export interface WorkerClientOptions {
   /** default: native/inference-worker/worker.ts */
@@ -66,6 +57,8 @@ export interface LoadOptions {
   contextSize?: number
   threads?: number
   timeoutMs?: number
+  /** the fraction of the weights loaded so far, 0..1 */
+  onProgress?: (fraction: number) => void
 }
 
 export interface InferInput {
@@ -91,6 +84,7 @@ interface Pending {
   resolve: (value: unknown) => void
   reject: (err: InferenceError) => void
   onToken?: (text: string) => void
+  onProgress?: (fraction: number) => void
   timer: NodeJS.Timeout
   /** the worker generation it was written to; undefined while it waits for a ready worker */
   sentTo: number | undefined
@@ -176,7 +170,7 @@ export class InferenceWorkerClient {
 
   async load (path: string, options: LoadOptions = {}): Promise<LoadedModelInfo> {
     const frame = { op: 'load', path, contextSize: options.contextSize, threads: options.threads, model: options.model }
-    const info = await this.#request(frame, { timeoutMs: options.timeoutMs ?? this.#o.loadTimeoutMs }) as LoadedModelInfo
+    const info = await this.#request(frame, { timeoutMs: options.timeoutMs ?? this.#o.loadTimeoutMs, onProgress: options.onProgress }) as LoadedModelInfo
     this.#models.set(info.model, { path: info.path, contextSize: info.contextSize, threads: info.threads })
     return info
   }
@@ -249,7 +243,7 @@ export class InferenceWorkerClient {
     }
   }
 
-  #request (fields: Record<string, unknown>, options: InferOptions & { internal?: boolean }): Promise<unknown> {
+  #request (fields: Record<string, unknown>, options: InferOptions & { internal?: boolean, onProgress?: (fraction: number) => void }): Promise<unknown> {
     if (this.#state === 'closed') return Promise.reject(new InferenceError('closed', 'the inference client is closed'))
     if (options.internal !== true && this.pending >= this.#o.maxPending) {
       return Promise.reject(new InferenceError('busy', `inference queue is full (${this.#o.maxPending} requests outstanding); try again later`))
@@ -264,6 +258,7 @@ export class InferenceWorkerClient {
         resolve,
         reject,
         onToken: options.onToken,
+        onProgress: options.onProgress,
         timer: setTimeout(() => this.#abandon(p, new InferenceError('timeout', `${String(fields.op)} request got no answer within ${timeoutMs} ms`)), timeoutMs),
         sentTo: undefined,
         internal: options.internal === true
@@ -418,7 +413,7 @@ export class InferenceWorkerClient {
   }
 
   #onFrame (frame: unknown): void {
-    const f = frame as { id?: unknown, token?: string, done?: boolean, result?: unknown, error?: { code?: string, message?: string } }
+    const f = frame as { id?: unknown, token?: string, progress?: unknown, done?: boolean, result?: unknown, error?: { code?: string, message?: string } }
     const p = typeof f.id === 'number' ? this.#pending.get(f.id) : undefined
     if (p === undefined) return // the answer to a request that timed out or was canceled
     if (typeof f.token === 'string') {
@@ -426,6 +421,12 @@ export class InferenceWorkerClient {
         p.onToken?.(f.token)
       } catch {
         // a throwing callback must not break the stream for other requests
+      }
+    } else if (typeof f.progress === 'number') {
+      try {
+        p.onProgress?.(f.progress)
+      } catch {
+        // as above
       }
     } else if (f.done === true) {
       const { id: _id, done: _done, ...result } = f as InferDone

@@ -23,6 +23,8 @@ export interface NodeConfig {
   name: string | null
   /** an OpenAI-compatible server to run inference on (Ollama, LM Studio, …) instead of the local worker */
   llmUrl: string | null
+  /** bearer key for llmUrl, when the server wants one (default: $BIZRA_LLM_API_KEY) */
+  llmApiKey: string | null
   /** GGUF files (in `<home>/models`, or paths) the worker loads at start */
   models: string[]
   /** tokens one peer may be served per minute by this node's `infer` skill */
@@ -42,6 +44,7 @@ export const DEFAULT_CONFIG: Readonly<NodeConfig> = Object.freeze({
   defaultSkill: 'echo',
   name: null,
   llmUrl: null,
+  llmApiKey: null,
   models: [],
   inferBudgetTokens: 50_000,
   logLevel: 'info'
@@ -95,6 +98,10 @@ export function parseConfig (input: unknown, source: string, baseDir: string): P
   if (c.llmUrl !== undefined) {
     if (c.llmUrl !== null && (typeof c.llmUrl !== 'string' || !/^https?:\/\/\S+$/.test(c.llmUrl))) throw bad('llmUrl must be an http(s) URL or null')
     out.llmUrl = c.llmUrl as string | null
+  }
+  if (c.llmApiKey !== undefined) {
+    if (c.llmApiKey !== null && (typeof c.llmApiKey !== 'string' || c.llmApiKey === '')) throw bad('llmApiKey must be a non-empty string or null')
+    out.llmApiKey = c.llmApiKey as string | null
   }
   if (c.models !== undefined) {
     if (!Array.isArray(c.models) || !c.models.every(m => typeof m === 'string' && m !== '')) throw bad('models must be a list of GGUF file names or paths')

@@ -177,7 +177,7 @@ export class BizraNode implements NodeControl {
     this.inference = new InferenceService({
       a2a: this.a2a,
       backend: this.config.llmUrl !== null
-        ? new OpenAiHttpBackend({ url: this.config.llmUrl })
+        ? new OpenAiHttpBackend({ url: this.config.llmUrl, apiKey: this.config.llmApiKey ?? (process.env.BIZRA_LLM_API_KEY || undefined) })
         : new WorkerBackend({
           onLog: line => this.#log?.debug({ worker: line }, 'inference worker'),
           onEvent: e => this.#log?.info({ ...e }, `inference worker ${e.type}`)

@@ -17,6 +17,7 @@ describe('inference: the worker, the OpenAI-compatible API, and routing to a pee
   const key = swarmKeyFile()
   let a: BizraNode
   let b: BizraNode
+  let c: BizraNode
 
   before(async () => {
     const homeB = tempDir('bz-inf-b-')
@@ -25,10 +26,24 @@ describe('inference: the worker, the OpenAI-compatible API, and routing to a pee
     b = await startTestNode({ home: homeB, swarmKey: key, api: true, config: { models: ['tiny-7'], inferBudgetTokens: 1000 } })
     a = await startTestNode({ swarmKey: key, api: true, bootstrap: [b.addresses().find(x => x.includes('127.0.0.1'))!] })
     await until([a, b], () => a.a2a.directory.providers('infer').includes(b.peerId), 'A learns that B offers infer')
+    // C runs no model of its own: its backend is an OpenAI-compatible server (here B's API)
+    c = await startTestNode({ swarmKey: key, config: { llmUrl: `http://${b.apiAddress}`, llmApiKey: token(b) } })
   })
 
   after(async () => {
-    await Promise.all([a?.stop(), b?.stop()])
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()])
+  })
+
+  test('--llm-url: a node whose backend is an OpenAI-compatible server offers infer and generates through it', async () => {
+    await until([c], () => c.skills.has('infer'), 'C offers infer once it has seen the server\'s models')
+    assert.deepEqual((await c.inference.loaded()).map(m => m.id), ['tiny-7'])
+    const direct = (await client(b).chat.completions.create({ model: 'tiny-7', ...ask })).choices[0]!.message.content
+    const pieces: string[] = []
+    const r = await c.inference.chat({ model: 'tiny-7', messages: ask.messages, maxTokens: ask.max_tokens, seed: ask.seed, temperature: ask.temperature }, { onToken: t => pieces.push(t) })
+    assert.equal(r.text, direct)
+    assert.equal(r.provider, c.peerId)
+    assert.ok(pieces.length > 1)
+    await assert.rejects(c.loadModel('anything'), /no such model file|managed by the server/)
   })
 
   test('the model loaded at start is listed with the metadata its file carries, and only B offers infer', async () => {
@@ -131,5 +146,27 @@ describe('inference from the CLI', () => {
     assert.equal(JSON.parse(again.stdout).text, r.stdout.replace(/\n$/, ''))
     const bad = await cliAsync(['infer', '--home', home])
     assert.equal(bad.code, 2)
+  })
+
+  test('bizra models make-tiny, load (with progress), list (loaded marked), unload; a corrupt file names itself', async () => {
+    assert.ok(daemon !== undefined, 'runs after the test above started the node')
+    const made = await cliAsync(['models', 'make-tiny', '--home', home, '--seed', '4'])
+    assert.equal(made.code, 0, made.stderr)
+    const loaded = await cliAsync(['models', 'load', 'tiny-4', '--home', home])
+    assert.equal(loaded.code, 0, loaded.stderr)
+    assert.match(loaded.stdout, /loaded tiny-4 \(NANO/)
+    assert.match(loaded.stderr, /loading tiny-4: 100%/, 'progress reaches 100%')
+    const list = await cliAsync(['models', 'list', '--home', home, '--json'])
+    const entries = JSON.parse(list.stdout) as Array<{ file: string, loaded: boolean, ok: boolean }>
+    assert.deepEqual(entries.filter(e => e.loaded).map(e => e.file.split('/').pop()).sort(), ['tiny-3.gguf', 'tiny-4.gguf'])
+    assert.equal(entries.find(e => e.file.endsWith('junk.gguf'))?.ok, false)
+    const human = await cliAsync(['models', 'list', '--home', home])
+    assert.match(human.stdout, /^\* tiny-4\.gguf {2}NANO {2}llama/m)
+    assert.equal((await cliAsync(['models', 'unload', 'tiny-4', '--home', home])).code, 0)
+    const after = JSON.parse((await cliAsync(['models', 'list', '--home', home, '--json'])).stdout) as Array<{ file: string, loaded: boolean }>
+    assert.equal(after.find(e => e.file.endsWith('tiny-4.gguf'))?.loaded, false)
+    const junk = await cliAsync(['models', 'load', 'junk', '--home', home])
+    assert.equal(junk.code, 2)
+    assert.match(junk.stderr, /junk\.gguf/)
   })
 })
