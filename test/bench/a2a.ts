@@ -7,8 +7,10 @@
  * A task is the whole path a user gets: task card signed into an envelope, a stream on
  * /bizra/a2a/1.0.0, the executor's envelope/schema/FATE checks, the skill, the session-DAG
  * record (one atomic batch of five nodes), a signed result envelope with the Merkle proof, and
- * the requester's verification of both. The baseline opens a stream per request too and
- * echoes the same text with no envelope, no checks and no log.
+ * the requester's verification of both. The baseline opens a stream per request and echoes
+ * the same text with no envelope, no checks and no log. Each node runs in a process of its own
+ * (the sender in this one), as a federation's nodes do, so the machine's cores are shared the
+ * way they would be in deployment.
  * Latency: one request in flight (p50/p99). Throughput: 16 in flight. Modes alternate in
  * slices so machine drift hits all alike.
  *
@@ -18,6 +20,8 @@
  * Targets: p50 <= 5 ms, >= 1,000 tasks/s, ratio (tasksPerSec / rawEchoPerSec) >= 0.5.
  * BENCH_MS sets the time per mode and slice (default 1500).
  */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BizraNode } from '../../src/node/node.ts'
@@ -29,22 +33,16 @@ const SLICES = 3
 const CONCURRENCY = 16
 const ECHO_PROTOCOL = '/bizra-bench/echo/1.0.0'
 const TEXT = 'the quick brown fox jumps over the lazy dog, 0123456789 ABCDEF'
+const SKILL = { id: 'bench-echo', name: 'Bench echo', description: 'echo for the benchmark', tags: ['bench'], inputModes: ['text/plain'], outputModes: ['text/plain'] }
 
-const key = swarmKeyFile()
-const nodes: BizraNode[] = []
-const start = async (bootstrap: string[]): Promise<BizraNode> => BizraNode.start({
-  home: tempDir('bz-bench-a2a-'),
-  logger: false,
-  ipc: false,
-  config: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, api: null, swarmKey: key, heartbeatMs: 1000 }
-})
-nodes.push(await start([]))
-const boot = nodes[0]!.addresses().find(a => a.includes('127.0.0.1'))!
-for (let i = 1; i < 8; i++) nodes.push(await start([boot]))
-
-const encoder = new TextEncoder()
-for (const n of nodes) {
-  await n.libp2p.handle(ECHO_PROTOCOL, async (stream) => {
+async function startNode (key: string, bootstrap: string[]): Promise<BizraNode> {
+  const node = await BizraNode.start({
+    home: tempDir('bz-bench-a2a-'),
+    logger: false,
+    ipc: false,
+    config: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, api: null, swarmKey: key, heartbeatMs: 1000 }
+  })
+  await node.libp2p.handle(ECHO_PROTOCOL, async (stream) => {
     const lp = lpStream(stream)
     try {
       await lp.write(await lp.read())
@@ -53,16 +51,37 @@ for (const n of nodes) {
       stream.abort(err as Error)
     }
   }, { maxInboundStreams: 1024, maxOutboundStreams: 1024 })
-}
-const providers = nodes.slice(4)
-for (const n of providers) {
-  n.skills.register({ id: 'bench-echo', name: 'Bench echo', description: 'echo for the benchmark', tags: ['bench'], inputModes: ['text/plain'], outputModes: ['text/plain'] },
-    async (m) => ({ parts: m.parts }))
+  return node
 }
 
-const sender = nodes[0]!
+// every node but the sender runs in a process of its own, as nodes do: `a2a.ts child KEY BOOTSTRAP PROVIDER`
+if (process.argv[2] === 'child') {
+  const [, , , key, bootstrap, provider] = process.argv
+  const node = await startNode(key!, [bootstrap!])
+  if (provider === '1') node.skills.register(SKILL, async (m) => ({ parts: m.parts }))
+  process.stdout.write(JSON.stringify({ peerId: node.peerId }) + '\n')
+  process.on('disconnect', () => { void node.stop().then(() => process.exit(0)) })
+  await new Promise(() => {})
+}
+
+const key = swarmKeyFile()
+const sender = await startNode(key, [])
+const boot = sender.addresses().find(a => a.includes('127.0.0.1'))!
+const children: ChildProcess[] = []
+const peers: string[] = []
+for (let i = 1; i < 8; i++) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', key, boot, i >= 4 ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  children.push(child)
+  peers.push(await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { peerId: string }).peerId))
+    child.once('exit', code => reject(new Error(`bench node exited with ${code}`)))
+  }))
+}
+const providers = peers.slice(3)
+const encoder = new TextEncoder()
+
 const deadline = Date.now() + 60_000
-while (sender.a2a.directory.providers('bench-echo').length < providers.length || nodes.some(n => n.libp2p.getConnections().length === 0)) {
+while (sender.a2a.directory.providers('bench-echo').length < providers.length || sender.libp2p.getConnections().length < peers.length) {
   if (Date.now() > deadline) throw new Error('the federation did not form in 60 s')
   await new Promise(resolve => setTimeout(resolve, 100))
 }
@@ -84,10 +103,10 @@ async function task (skill: string, to?: string): Promise<void> {
 
 let rr = 0
 const modes = {
-  twoNodeTask: () => task('echo', nodes[1]!.peerId),
-  twoNodeRaw: () => rawEcho(nodes[1]!.peerId),
+  twoNodeTask: () => task('echo', peers[0]),
+  twoNodeRaw: () => rawEcho(peers[0]!),
   federationTask: () => task('bench-echo'),
-  federationRaw: () => rawEcho(providers[rr++ % providers.length]!.peerId)
+  federationRaw: () => rawEcho(providers[rr++ % providers.length]!)
 }
 type Mode = keyof typeof modes
 
@@ -127,7 +146,8 @@ const two = { task: summary('twoNodeTask'), raw: summary('twoNodeRaw') }
 const fed = { task: summary('federationTask'), raw: summary('federationRaw') }
 console.log(`two nodes:  tasks p50 ${two.task.p50Ms} ms p99 ${two.task.p99Ms} ms ${two.task.perSec}/s; raw echo p50 ${two.raw.p50Ms} ms ${two.raw.perSec}/s`)
 console.log(`federation: tasks p50 ${fed.task.p50Ms} ms p99 ${fed.task.p99Ms} ms ${fed.task.perSec}/s; raw echo p50 ${fed.raw.p50Ms} ms ${fed.raw.perSec}/s (8 nodes, 4 providers)`)
-await Promise.all(nodes.map(n => n.stop()))
+for (const c of children) c.disconnect()
+await sender.stop()
 console.log(JSON.stringify({
   bench: 'a2a',
   nodes: 8,
