@@ -118,10 +118,8 @@ export class A2aService implements TaskControl {
       this.#publishCardSoon()
       void this.#provideSkills()
     }))
-    const pubsub = host.services.pubsub
-    const onSubscription = (): void => this.#publishCardSoon()
-    pubsub.addEventListener('subscription-change', onSubscription)
-    this.#closers.push(() => pubsub.removeEventListener('subscription-change', onSubscription))
+    // no republish when a peer joins: N nodes answering every join would be N^2 messages per
+    // join; a newcomer sees each card's digest in its heartbeat and fetches what it lacks
     const every = setInterval(() => {
       this.#publishCardSoon()
       void this.#provideSkills()

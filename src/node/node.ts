@@ -118,6 +118,7 @@ export class BizraNode implements NodeControl {
   #startedAt = Date.now()
   #stopping: Promise<void> | undefined
   #heartbeatSoon: NodeJS.Timeout | undefined
+  #lastEarlyHeartbeat = 0
   #metrics: {
     messages: Counter, rejected: Counter, peers: Gauge, proposals: Counter, commits: Counter, expiries: Counter, equivocations: Counter, commitLatency: Histogram,
     tasks: Counter, taskLatency: Histogram, executed: Counter
@@ -558,13 +559,19 @@ export class BizraNode implements NodeControl {
     }
   }
 
-  /** A new peer on the node-info topic should not wait a full interval to hear from us. */
+  /**
+   * A new peer on the node-info topic should not wait a full interval to hear from us; but in a
+   * federation of hundreds peers join all the time, so early heartbeats are at most one per
+   * quarter interval (else every join would cost a heartbeat from every node).
+   */
   readonly #onSubscriptionChange = (): void => {
     if (this.#heartbeatSoon !== undefined || this.#stopping !== undefined) return
+    const wait = Math.max(20, this.#lastEarlyHeartbeat + this.config.heartbeatMs / 4 - Date.now())
     this.#heartbeatSoon = setTimeout(() => {
+      this.#lastEarlyHeartbeat = Date.now()
       this.#heartbeatSoon = undefined
       void this.#heartbeat()
-    }, 20)
+    }, wait)
     this.#heartbeatSoon.unref()
   }
 
