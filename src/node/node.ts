@@ -70,6 +70,8 @@ export interface NodeParts {
   transport?: HostOptions['transport']
   /** run the DHT (default true); see HostOptions.dht */
   dht?: boolean
+  /** collect libp2p's own metrics into the node's registry (default true; the simulator saves the work) */
+  libp2pMetrics?: boolean
   logger?: Logger | false
   /** serve the IPC socket (default true; needs paths) */
   ipc?: boolean
@@ -247,7 +249,7 @@ export class BizraNode implements NodeControl {
         bootstrap,
         protector: privateNetwork({ psk: swarmKey }),
         mdns: config.mdns,
-        metricsRegistry: registry,
+        metricsRegistry: parts.libp2pMetrics === false ? undefined : registry,
         transport: parts.transport,
         dht: parts.dht
       })

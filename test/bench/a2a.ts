@@ -10,7 +10,7 @@
  * the requester's verification of both. The baseline opens a stream per request and echoes
  * the same text with no envelope, no checks and no log. Each node runs in a process of its own
  * (the sender in this one), as a federation's nodes do, so the machine's cores are shared the
- * way they would be in deployment.
+ * way they would be in deployment (BENCH_LAYOUT=two puts the seven others in one process).
  * Latency: one request in flight (p50/p99). Throughput: 16 in flight. Modes alternate in
  * slices so machine drift hits all alike.
  *
@@ -54,26 +54,34 @@ async function startNode (key: string, bootstrap: string[]): Promise<BizraNode> 
   return node
 }
 
-// every node but the sender runs in a process of its own, as nodes do: `a2a.ts child KEY BOOTSTRAP PROVIDER`
+// the other nodes run in child processes: `a2a.ts child KEY BOOTSTRAP FLAGS`, one node per
+// character of FLAGS ('1' = offers bench-echo)
 if (process.argv[2] === 'child') {
-  const [, , , key, bootstrap, provider] = process.argv
-  const node = await startNode(key!, [bootstrap!])
-  if (provider === '1') node.skills.register(SKILL, async (m) => ({ parts: m.parts }))
-  process.stdout.write(JSON.stringify({ peerId: node.peerId }) + '\n')
-  process.on('disconnect', () => { void node.stop().then(() => process.exit(0)) })
+  const [, , , key, bootstrap, flags] = process.argv
+  const nodes: BizraNode[] = []
+  for (const flag of flags!) {
+    const node = await startNode(key!, [bootstrap!])
+    if (flag === '1') node.skills.register(SKILL, async (m) => ({ parts: m.parts }))
+    nodes.push(node)
+  }
+  process.stdout.write(JSON.stringify({ peerIds: nodes.map(n => n.peerId) }) + '\n')
+  process.on('disconnect', () => { void Promise.all(nodes.map(n => n.stop())).then(() => process.exit(0)) })
   await new Promise(() => {})
 }
+
+// BENCH_LAYOUT=each (default): every node in a process of its own; =two: the seven others share one
+const layout = process.env.BENCH_LAYOUT === 'two' ? ['0001111'] : ['0', '0', '0', '1', '1', '1', '1']
 
 const key = swarmKeyFile()
 const sender = await startNode(key, [])
 const boot = sender.addresses().find(a => a.includes('127.0.0.1'))!
 const children: ChildProcess[] = []
 const peers: string[] = []
-for (let i = 1; i < 8; i++) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', key, boot, i >= 4 ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+for (const flags of layout) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', key, boot, flags], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   children.push(child)
-  peers.push(await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { peerId: string }).peerId))
+  peers.push(...await new Promise<string[]>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { peerIds: string[] }).peerIds))
     child.once('exit', code => reject(new Error(`bench node exited with ${code}`)))
   }))
 }
