@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { GgufType, LlamaFileType, TokenType } from './format.ts'
-import { mulberry32 } from './prng.ts'
+import { mulberry32 } from '../../src/util/random.ts'
 import { array, bool, encodeGguf, f32, str, u32, type F32Tensor, type GgufValue } from './writer.ts'
 
 export const TINY_LLAMA_DIMS = {

@@ -1,11 +1,2 @@
-/** mulberry32: a small, fast, seeded PRNG, so every randomised test and benchmark replays. */
-export function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seeded PRNG every randomised test and benchmark uses, so each replays. */
+export { mulberry32 } from '../../src/util/random.ts'

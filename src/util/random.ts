@@ -1,7 +1,6 @@
 /**
- * mulberry32, the seeded PRNG the tests use (test/helpers/random.ts), repeated here because
- * published code cannot import test helpers. Integer arithmetic only, so a seed gives the same
- * sequence on every platform and Node version.
+ * mulberry32: a small, fast, seeded PRNG. Integer arithmetic only, so a seed gives the same
+ * sequence on every platform and Node version: tiny models, tests and benchmarks replay.
  */
 export function mulberry32 (seed: number): () => number {
   let a = seed >>> 0
