@@ -294,7 +294,7 @@ export function validateScenario (input: unknown, file = 'scenario'): Scenario {
     partitions = c.array(top.partitions, '$.partitions').map((x, i) => {
       const p = `$.partitions[${i}]`
       const o = c.object(x, p, ['startS', 'endS', 'regions'], ['startS', 'endS', 'regions'])
-      const startS = c.number(o.startS, `${p}.startS`, 0, durationS)
+      const startS = c.number(o.startS, `${p}.startS`, 0, 7 * 24 * 3600)
       const endS = c.number(o.endS, `${p}.endS`, 0, 7 * 24 * 3600)
       if (endS <= startS) c.fail(`${p}.endS`, `must be after startS (${startS})`)
       const rs = c.array(o.regions, `${p}.regions`, 1).map((r, k) => region(r, `${p}.regions[${k}]`))
@@ -370,7 +370,7 @@ export function loadScenario (fileOrName: string): Scenario {
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new ScenarioError(`${file}: not valid JSON (${(err as Error).message.split('\n')[0]})`)
+    throw new ScenarioError(`${file}: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ').trim()})`)
   }
   return validateScenario(json, file)
 }
@@ -392,15 +392,23 @@ export function totalNodes (s: Scenario): number {
   return s.regions.reduce((sum, r) => sum + r.nodes, 0)
 }
 
-/** Shares `total` out in proportion to `weights` (largest remainder), each share >= `min`. */
+/** Shares `total` out in proportion to `weights` (largest remainder), then lifts any share below `min` to it, taking from the largest. */
 export function apportion (total: number, weights: readonly number[], min = 0): number[] {
   const sum = weights.reduce((a, b) => a + b, 0)
-  const free = total - min * weights.length
-  const exact = weights.map(w => sum === 0 ? 0 : (free * w) / sum)
-  const out = exact.map(x => Math.floor(x) + min)
+  const exact = weights.map(w => sum === 0 ? total / weights.length : (total * w) / sum)
+  const out = exact.map(x => Math.floor(x))
   let left = total - out.reduce((a, b) => a + b, 0)
   const order = exact.map((x, i) => ({ i, r: x - Math.floor(x) })).sort((a, b) => b.r - a.r || a.i - b.i)
   for (let k = 0; left > 0 && order.length > 0; k = (k + 1) % order.length, left--) out[order[k]!.i]!++
+  for (let i = 0; i < out.length; i++) {
+    while (out[i]! < min) {
+      let big = 0
+      for (let j = 1; j < out.length; j++) if (out[j]! > out[big]!) big = j
+      if (out[big]! <= min) return out
+      out[big]!--
+      out[i]!++
+    }
+  }
   return out
 }
 

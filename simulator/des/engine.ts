@@ -16,6 +16,11 @@ export const engine: Engine = {
 }
 
 export async function runDes (input: Scenario, options: RunOptions = {}): Promise<Metrics> {
+  return (await simulate(input, options)).metrics
+}
+
+/** Runs a scenario and returns the metrics with the simulator's state (tests look inside). */
+export async function simulate (input: Scenario, options: RunOptions = {}): Promise<{ metrics: Metrics, sim: Sim, consensus: ConsensusModule, tasks: TaskModule }> {
   const scenario = options.nodes === undefined ? input : scaleScenario(input, options.nodes)
   const wallStart = performance.now()
   const sim = new Sim(scenario)
@@ -37,7 +42,7 @@ export async function runDes (input: Scenario, options: RunOptions = {}): Promis
   }
   sim.retireAll()
   const wallS = (performance.now() - wallStart) / 1000
-  return collect(sim, consensus, tasks, wallS)
+  return { metrics: collect(sim, consensus, tasks, wallS), sim, consensus, tasks }
 }
 
 function collect (sim: Sim, c: ConsensusModule, t: TaskModule, wallS: number): Metrics {

@@ -25,8 +25,11 @@ import { buildTopology, type Topology } from './topology.ts'
  * once (they travel in the heartbeat; the one-way delay is not modelled) but are counted.
  *
  * Node state is typed arrays indexed by node; mesh lists are fixed D_hi-wide rows. A message
- * keeps one Float32Array of first-arrival times (ms after publication; -1 unseen, -2 asked
- * for by IWANT) until it is retired, 10+ s after publication.
+ * keeps 2 bits per node (seen; asked for by IWANT) until it is retired, 10+ s after
+ * publication. Each node keeps, per topic, the message cache gossipsub keeps (mcache): a ring
+ * of the last RING ids it saw with their arrival times, from which its IHAVEs are drawn (a
+ * node that saw more than RING messages on one topic within the gossip window advertises only
+ * the latest RING).
  */
 
 export const EPOCH_MS = Date.parse('2025-01-01T00:00:00.000Z')
@@ -71,6 +74,9 @@ const MSG_ID_BYTES = 34
 /** a PCI envelope around a payload: sender, ts, nonce, signature, gates, framing */
 export const ENVELOPE_OVERHEAD = 360
 const GOSSIP_FACTOR = 0.25
+/** mcache entries kept per node and topic */
+const RING = 64
+const RING_MASK = RING - 1
 
 /** A module handles its own event types (EV_MODULE and up) and hears about crashes. */
 export interface SimModule {
@@ -92,7 +98,12 @@ export interface GossipParams {
 
 export class Sim {
   readonly scenario: Scenario
+  /** the network's and gossip's draws (latency, loss, mesh and gossip peers) */
   readonly rng: Rng
+  /** workload and faults draw from their own streams, so the same seed gives the same workload whatever the network does */
+  readonly gossipGen: Rng
+  readonly churnGen: Rng
+  readonly spamGen: Rng
   readonly q: EventQueue
   readonly topo: Topology
   readonly n: number
@@ -141,13 +152,17 @@ export class Sim {
   msgSize = new Int32Array(1024)
   msgReached = new Int32Array(1024)
   msgAliveAt = new Int32Array(1024)
-  msgRecv: Array<Float32Array | null> = []
+  /** per message, 2 bits per node: 1 seen, 2 asked for by IWANT (null once retired) */
+  msgBits: Array<Uint8Array | null> = []
   msgObj: unknown[] = []
-  readonly recvPool: Float32Array[] = []
+  readonly bitsPool: Uint8Array[] = []
   retireCursor = 0
   readonly retainMs: number
   readonly historyMs: number
-  readonly recent: number[][] = TOPICS.map(() => [])
+  // mcache: per (topic, node) a ring of RING (message id, arrival time)
+  readonly ringId: Int32Array
+  readonly ringTime: Float32Array
+  readonly ringCount: Uint32Array
 
   // metrics
   readonly propagation: LatencyHistogram[]
@@ -180,6 +195,9 @@ export class Sim {
   constructor (scenario: Scenario) {
     this.scenario = scenario
     this.rng = new Rng(scenario.seed)
+    this.gossipGen = this.stream('gossip')
+    this.churnGen = this.stream('churn')
+    this.spamGen = this.stream('spam')
     this.topo = buildTopology(scenario, this.rng)
     const n = this.n = this.topo.n
     const R = this.R = scenario.regions.length
@@ -224,6 +242,9 @@ export class Sim {
     this.retainMs = Math.max(10_000, this.historyMs + 2 * this.gp.heartbeatMs + 40 * maxLat)
 
     const T = TOPICS.length
+    this.ringId = new Int32Array(T * n * RING)
+    this.ringTime = new Float32Array(T * n * RING)
+    this.ringCount = new Uint32Array(T * n)
     this.mesh = new Int32Array(T * n * this.gp.Dhi)
     this.meshN = new Uint8Array(T * n)
 
@@ -250,6 +271,13 @@ export class Sim {
   readonly noChurn: Uint8Array
   churnEligible = new Int32Array(0)
 
+  /** an independent random stream for one purpose, derived from the seed and its name */
+  stream (name: string): Rng {
+    let h = (this.scenario.seed ^ 0x9e3779b9) >>> 0
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0
+    return new Rng(h)
+  }
+
   /** Registers a module for event types [first, first + count). */
   register (m: SimModule, first: number, count: number): void {
     this.modules.push(m)
@@ -260,7 +288,7 @@ export class Sim {
   start (): void {
     const s = this.scenario
     const w = s.workload
-    if (w.gossipPerS > 0) this.schedule(this.workStart + this.rng.exp(1000 / w.gossipPerS), EV_GOSSIP_GEN, -1, 0, 0)
+    if (w.gossipPerS > 0) this.schedule(this.workStart + this.gossipGen.exp(1000 / w.gossipPerS), EV_GOSSIP_GEN, -1, 0, 0)
     s.partitions?.forEach((p, k) => {
       this.schedule(p.startS * 1000, EV_PARTITION, -1, k, 1)
       this.schedule(p.endS * 1000, EV_PARTITION, -1, k, 0)
@@ -274,7 +302,7 @@ export class Sim {
     }
     for (let k = 0; k < this.spamRate.length; k++) {
       const rate = this.spamRate[k]!
-      if (rate > 0) this.schedule(this.workStart + this.rng.exp(1000 / rate), EV_SPAM_GEN, -1, k, 0)
+      if (rate > 0) this.schedule(this.workStart + this.spamGen.exp(1000 / rate), EV_SPAM_GEN, -1, k, 0)
     }
     this.schedule(this.retainMs, EV_RETIRE, -1, 0, 0)
   }
@@ -364,14 +392,24 @@ export class Sim {
     this.msgSize[m] = size
     this.msgReached[m] = 1
     this.msgAliveAt[m] = this.aliveCount
-    let recv = this.recvPool.pop()
-    if (recv === undefined) recv = new Float32Array(this.n)
-    recv.fill(-1)
-    recv[origin] = 0
-    this.msgRecv.push(recv)
+    let bits = this.bitsPool.pop()
+    if (bits === undefined) bits = new Uint8Array((this.n + 3) >> 2)
+    else bits.fill(0)
+    bits[origin >> 2]! |= 1 << ((origin & 3) << 1)
+    this.msgBits.push(bits)
     this.msgObj.push(obj)
-    this.recent[topic]!.push(m)
+    this.#cache(topic, origin, m)
     return m
+  }
+
+  /** puts message m in node i's mcache for topic t */
+  #cache (t: number, i: number, m: number): void {
+    const idx = t * this.n + i
+    const c = this.ringCount[idx]!
+    const pos = idx * RING + (c & RING_MASK)
+    this.ringId[pos] = m
+    this.ringTime[pos] = this.now
+    this.ringCount[idx] = c + 1
   }
 
   /** `origin` publishes a gossip message: floods it to every connected peer. Returns its id. */
@@ -396,11 +434,13 @@ export class Sim {
   }
 
   #deliver (j: number, m: number, from: number): void {
-    const recv = this.msgRecv[m]
-    if (recv === null || recv === undefined) return
+    const bits = this.msgBits[m]
+    if (bits === null || bits === undefined) return
+    const bi = j >> 2
+    const shift = (j & 3) << 1
     if (this.alive[j] === 0) {
       this.dropDown++
-      if (recv[j] === -2) recv[j] = -1
+      bits[bi]! &= ~(2 << shift) // an IWANT answer lost: it may be asked for again
       return
     }
     const st = this.stats
@@ -408,10 +448,11 @@ export class Sim {
     st[4 * j + 2]!++
     st[4 * j + 3]! += size
     if (this.spammerCount > 0 && this.spammerIndex[from]! >= 0 && this.#graylisted(j, from)) return
-    if (recv[j]! >= 0) return // duplicate
+    const v = bits[bi]!
+    if ((v >> shift) & 1) return // duplicate
+    bits[bi] = (v & ~(3 << shift)) | (1 << shift)
     const now = this.now
     const age = now - this.msgPub[m]!
-    recv[j] = age
     this.msgReached[m]!++
     const region = this.topo.region
     const rj = region[j]!
@@ -422,6 +463,7 @@ export class Sim {
     }
     // forward to mesh and direct peers: the link model inlined (this is the hot path)
     const topic = this.msgTopic[m]!
+    this.#cache(topic, j, m)
     const Dhi = this.gp.Dhi
     const idx = topic * this.n + j
     const row = idx * Dhi
@@ -570,19 +612,16 @@ export class Sim {
 
   /** how many message ids node i holds in its gossip window for topic t at time `at` */
   #windowCount (t: number, i: number, at: number): number {
-    const list = this.recent[t]!
-    if (list.length === 0) return 0
-    let c = 0
+    const idx = t * this.n + i
+    const c = this.ringCount[idx]!
+    if (c === 0) return 0
+    const base = idx * RING
     const from = at - this.historyMs
-    for (let k = 0; k < list.length; k++) {
-      const m = list[k]!
-      const r = this.msgRecv[m]![i]!
-      if (r >= 0) {
-        const got = this.msgPub[m]! + r
-        if (got > from && got <= at) c++
-      }
-    }
-    return c
+    const ringTime = this.ringTime
+    let k = 0
+    const max = c < RING ? c : RING
+    while (k < max && ringTime[base + ((c - 1 - k) & RING_MASK)]! > from) k++
+    return k
   }
 
   #ihave (p: number, i: number, tb: number, sentAt: number): void {
@@ -590,18 +629,24 @@ export class Sim {
     const t = tb & 15
     this.countRecv(p, IHAVE_BASE + MSG_ID_BYTES * (tb >> 4))
     if (this.spammerIndex[i]! >= 0 && this.#graylisted(p, i)) return
-    const list = this.recent[t]!
+    const idx = t * this.n + i
+    const c = this.ringCount[idx]!
+    const base = idx * RING
     const from = sentAt - this.historyMs
+    const max = c < RING ? c : RING
+    const pi = p >> 2
+    const pshift = (p & 3) << 1
     let wants = 0
     let iDelay = -2
-    for (let k = 0; k < list.length; k++) {
-      const m = list[k]!
-      const recv = this.msgRecv[m]!
-      if (recv[p] !== -1) continue // p has it (or asked for it): the usual case, so checked first
-      const r = recv[i]!
-      if (r < 0) continue
-      const got = this.msgPub[m]! + r
-      if (got <= from || got > sentAt) continue
+    for (let k = 0; k < max; k++) {
+      const pos = base + ((c - 1 - k) & RING_MASK)
+      const got = this.ringTime[pos]!
+      if (got <= from) break
+      if (got > sentAt) continue // i got it after it sent the IHAVE
+      const m = this.ringId[pos]!
+      const bits = this.msgBits[m]
+      if (bits === null || bits === undefined) continue
+      if (((bits[pi]! >> pshift) & 3) !== 0) continue // p has it, or asked for it
       if (wants === 0) {
         // one IWANT for all the ids wanted (its size is counted per id below)
         this.count(p, i, K_IWANT, IHAVE_BASE)
@@ -616,7 +661,7 @@ export class Sim {
       this.countSent(i, this.msgKind[m]!, this.msgSize[m]!)
       const back = this.linkDelay(i, p)
       if (back < 0) continue
-      recv[p] = -2
+      bits[pi]! |= 2 << pshift
       this.q.push(this.now + iDelay + back, EV_DELIVER, p, m, i, 0)
     }
   }
@@ -664,7 +709,7 @@ export class Sim {
   #nextCrash (): void {
     const churn = this.scenario.churn!
     const rate = (churn.crashPerHour / 3_600_000) * this.churnEligible.length // per ms
-    this.schedule(this.now + this.rng.exp(1 / rate), EV_CRASH_GEN, -1, 0, 0)
+    this.schedule(this.now + this.churnGen.exp(1 / rate), EV_CRASH_GEN, -1, 0, 0)
   }
 
   crash (node: number): void {
@@ -680,10 +725,11 @@ export class Sim {
       const row = idx * this.gp.Dhi
       for (let k = 0; k < this.meshN[idx]!; k++) this.#removeFromMesh(t, this.mesh[row + k]!, node)
       this.meshN[idx] = 0
+      this.ringCount[idx] = 0
     }
     this.fault('crash', `node ${node}`)
     for (const m of this.modules) m.onCrash?.(node)
-    if (Number.isFinite(this.meanDowntimeMs)) this.schedule(this.now + this.rng.exp(this.meanDowntimeMs), EV_RESTART, node, 0, 0)
+    if (Number.isFinite(this.meanDowntimeMs)) this.schedule(this.now + this.churnGen.exp(this.meanDowntimeMs), EV_RESTART, node, 0, 0)
   }
 
   restart (node: number): void {
@@ -709,37 +755,25 @@ export class Sim {
     while (this.retireCursor < this.msgCount && this.msgPub[this.retireCursor]! <= limit) {
       this.#retireOne(this.retireCursor++)
     }
-    for (const list of this.recent) {
-      let drop = 0
-      const keep = this.now - this.historyMs - 2 * this.gp.heartbeatMs
-      while (drop < list.length && this.msgPub[list[drop]!]! < keep) drop++
-      if (drop > 0) list.splice(0, drop)
-    }
   }
 
   #retireOne (m: number): void {
-    const recv = this.msgRecv[m]
-    if (recv === null || recv === undefined) return
+    const bits = this.msgBits[m]
+    if (bits === null || bits === undefined) return
     if (this.msgKind[m] !== K_SPAM) {
       const share = Math.min(1, this.msgReached[m]! / Math.max(1, this.msgAliveAt[m]!))
       this.coverageSum += share
       this.coverageCount++
       if (share < this.coverageMin) this.coverageMin = share
     }
-    this.msgRecv[m] = null
+    this.msgBits[m] = null
     this.msgObj[m] = undefined
-    if (this.recvPool.length < 64) this.recvPool.push(recv)
+    if (this.bitsPool.length < 256) this.bitsPool.push(bits)
   }
 
   /** retires every message still held (end of run), so coverage counts them all */
   retireAll (): void {
     while (this.retireCursor < this.msgCount) this.#retireOne(this.retireCursor++)
-  }
-
-  /** arrival time (sim ms) of message m at node, or -1 */
-  arrival (m: number, node: number): number {
-    const r = this.msgRecv[m]?.[node] ?? -1
-    return r >= 0 ? this.msgPub[m]! + r : -1
   }
 
   // ---- the loop ----------------------------------------------------------------------------
@@ -751,10 +785,10 @@ export class Sim {
       case EV_GOSSIP_GEN: {
         const w = this.scenario.workload
         if (this.now > this.workEnd) return
-        let origin = this.rng.int(this.n)
-        for (let k = 0; k < 8 && this.alive[origin] === 0; k++) origin = this.rng.int(this.n)
+        let origin = this.gossipGen.int(this.n)
+        for (let k = 0; k < 8 && this.alive[origin] === 0; k++) origin = this.gossipGen.int(this.n)
         if (this.alive[origin] === 1) this.publish(origin, T_INFO, K_GOSSIP, this.gossipBytes + ENVELOPE_OVERHEAD, null)
-        this.schedule(this.now + this.rng.exp(1000 / w.gossipPerS), EV_GOSSIP_GEN, -1, 0, 0)
+        this.schedule(this.now + this.gossipGen.exp(1000 / w.gossipPerS), EV_GOSSIP_GEN, -1, 0, 0)
         return
       }
       case EV_SPAM_GEN: {
@@ -772,14 +806,14 @@ export class Sim {
           }
           if (this.spamSent <= 3 || this.spamSent % 100 === 0) this.fault('spam', `node ${s}`)
         }
-        this.schedule(this.now + this.rng.exp(1000 / this.spamRate[a]!), EV_SPAM_GEN, -1, a, 0)
+        this.schedule(this.now + this.spamGen.exp(1000 / this.spamRate[a]!), EV_SPAM_GEN, -1, a, 0)
         return
       }
       case EV_SPAM_DELIVER: this.#spamDeliver(node, a); return
       case EV_CRASH_GEN: {
         const el = this.churnEligible
-        let v = el[this.rng.int(el.length)]!
-        for (let k = 0; k < 8 && this.alive[v] === 0; k++) v = el[this.rng.int(el.length)]!
+        let v = el[this.churnGen.int(el.length)]!
+        for (let k = 0; k < 8 && this.alive[v] === 0; k++) v = el[this.churnGen.int(el.length)]!
         this.crash(v)
         this.#nextCrash()
         return

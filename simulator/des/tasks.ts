@@ -1,6 +1,7 @@
 import { createMembership, stepMembership, type Membership } from '../../src/net/membership.ts'
 import { rankProviders, smooth, type ProviderCandidate } from '../../src/a2a/ranking.ts'
 import { LatencyHistogram } from '../report/metrics.ts'
+import type { Rng } from './rng.ts'
 import { ENVELOPE_OVERHEAD, EV_MODULE, K_HEARTBEAT, K_SPAM, K_TASK, type Sim, type SimModule } from './sim.ts'
 
 /**
@@ -80,6 +81,8 @@ export class TaskModule implements SimModule {
   readonly serviceJitter: number
   readonly attemptTimeoutMs: number
   readonly maxAttempts: number
+  /** tasks draw from their own stream */
+  readonly gen: Rng
 
   constructor (sim: Sim) {
     this.sim = sim
@@ -90,6 +93,7 @@ export class TaskModule implements SimModule {
     this.serviceJitter = Math.min(this.serviceMean, s.workload.taskServiceMs?.jitter ?? 25)
     this.attemptTimeoutMs = s.workload.taskAttemptTimeoutMs ?? 10_000
     this.maxAttempts = s.workload.taskMaxAttempts ?? 3
+    this.gen = sim.stream('tasks')
     this.observerOf = new Int32Array(n).fill(-1)
     this.isProvider = new Uint8Array(n)
     this.inflight = new Int32Array(n)
@@ -135,7 +139,7 @@ export class TaskModule implements SimModule {
       for (const p of o.tracked) sim.schedule(rng.next() * this.hbMs, EV_MHB_SEND, p, k, 0)
       sim.schedule(rng.next() * (this.hbMs / 2), EV_MTICK, o.node, k, 0)
     })
-    if (s.workload.tasksPerS > 0 && this.observers.length > 0) sim.schedule(sim.workStart + rng.exp(1000 / s.workload.tasksPerS), EV_TASK_GEN, -1, 0, 0)
+    if (s.workload.tasksPerS > 0 && this.observers.length > 0) sim.schedule(sim.workStart + this.gen.exp(1000 / s.workload.tasksPerS), EV_TASK_GEN, -1, 0, 0)
   }
 
   #freshMembership (node: number, tracked: number[]): Membership {
@@ -149,15 +153,15 @@ export class TaskModule implements SimModule {
     switch (type) {
       case EV_TASK_GEN: {
         if (sim.now > sim.workEnd) return
-        let k = sim.rng.int(this.observers.length)
-        for (let t = 0; t < 8 && sim.alive[this.observers[k]!.node] === 0; t++) k = sim.rng.int(this.observers.length)
+        let k = this.gen.int(this.observers.length)
+        for (let t = 0; t < 8 && sim.alive[this.observers[k]!.node] === 0; t++) k = this.gen.int(this.observers.length)
         const o = this.observers[k]!
         if (sim.alive[o.node] === 1) {
           const task: Task = { requester: o.node, observer: k, start: sim.now, attempt: 0, provider: -1, tried: [], done: false }
           this.tasks.push(task)
           this.#tryNext(this.tasks.length - 1)
         }
-        sim.schedule(sim.now + sim.rng.exp(1000 / sim.scenario.workload.tasksPerS), EV_TASK_GEN, -1, 0, 0)
+        sim.schedule(sim.now + this.gen.exp(1000 / sim.scenario.workload.tasksPerS), EV_TASK_GEN, -1, 0, 0)
         return
       }
       case EV_TASK_ARRIVE: {
@@ -169,7 +173,7 @@ export class TaskModule implements SimModule {
         let set = this.atProvider.get(node)
         if (set === undefined) { set = new Set(); this.atProvider.set(node, set) }
         set.add(a)
-        const service = this.serviceMean + this.serviceJitter * (2 * sim.rng.next() - 1)
+        const service = this.serviceMean + this.serviceJitter * (2 * this.gen.next() - 1)
         sim.schedule(sim.now + Math.max(0.1, service), EV_TASK_DONE, node, a, b)
         return
       }

@@ -73,6 +73,7 @@ export interface Metrics {
     commitLatencyHistogram: Histogram
     /** proposal -> certificate known, at every node that learned it, ms */
     learnLatencyMs: Percentiles
+    /** validators that some node caught signing two votes on one proposal */
     equivocationsDetected: number
     forgedVotesRejected: number
     votesWithheld: number
@@ -109,7 +110,7 @@ export interface Metrics {
     suspectLatencyMs: Percentiles
     /** crash -> peer:dead, ms */
     deadLatencyMs: Percentiles
-    /** peer:suspect for a peer that was alive */
+    /** peer:suspect for a peer that was alive (slow, lossy or partitioned links) */
     falseSuspicions: number
   }
   spam: { sent: number, rejected: number, graylistedBy: number }

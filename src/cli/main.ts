@@ -13,6 +13,7 @@ import * as proof from './commands/proof.ts'
 import * as task from './commands/task.ts'
 import * as models from './commands/models.ts'
 import * as infer from './commands/infer.ts'
+import * as sim from './commands/sim.ts'
 import { status, peers, dial } from './commands/control.ts'
 import { NodeNotRunningError, IpcRemoteError } from '../node/ipc.ts'
 
@@ -37,7 +38,8 @@ const COMMANDS: Record<string, Command> = {
   agents: task.agents,
   models,
   task,
-  infer
+  infer,
+  sim
 }
 
 const HELP = `bizra — a sovereign node of the BIZRA federation
