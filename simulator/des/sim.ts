@@ -53,7 +53,7 @@ export const K_PRUNE = 9
 export const K_SPAM = 10
 export const K_TASK = 11
 export const K_HEARTBEAT = 12
-export const KIND_NAMES = ['gossip', 'proposal', 'vote', 'certificate', 'evidence', 'forged-vote', 'ihave', 'iwant', 'graft', 'prune', 'spam', 'task', 'node-info'] as const
+export const KIND_NAMES = ['gossip', 'proposal', 'vote', 'certificate', 'evidence', 'forged-vote', 'ihave', 'iwant', 'graft', 'prune', 'spam', 'task', 'heartbeat'] as const
 
 // event types
 export const EV_DELIVER = 1
@@ -74,6 +74,9 @@ const MSG_ID_BYTES = 34
 /** a PCI envelope around a payload: sender, ts, nonce, signature, gates, framing */
 export const ENVELOPE_OVERHEAD = 360
 const GOSSIP_FACTOR = 0.25
+/** slots for the IHAVE accelerator (messages beyond these are checked in their bitsets) */
+const SLOTS = 128
+const SLOT_WORDS = SLOTS / 32
 /** mcache entries kept per node and topic */
 const RING = 64
 const RING_MASK = RING - 1
@@ -160,8 +163,13 @@ export class Sim {
   readonly retainMs: number
   readonly historyMs: number
   // mcache: per (topic, node) a ring of RING (message id, arrival time)
+  /** entry k of ring r: id at ringId[2k], arrival time at ringTime[2k + 1] (one buffer, interleaved) */
   readonly ringId: Int32Array
   readonly ringTime: Float32Array
+  // IHAVE accelerator: young messages get one of SLOTS slots, and each node a bit per slot it saw
+  readonly seenMask: Uint32Array
+  msgSlot = new Int16Array(1024)
+  readonly slotFree: number[] = []
   readonly ringCount: Uint32Array
 
   // metrics
@@ -242,8 +250,11 @@ export class Sim {
     this.retainMs = Math.max(10_000, this.historyMs + 2 * this.gp.heartbeatMs + 40 * maxLat)
 
     const T = TOPICS.length
-    this.ringId = new Int32Array(T * n * RING)
-    this.ringTime = new Float32Array(T * n * RING)
+    const ringBuf = new ArrayBuffer(T * n * RING * 8)
+    this.ringId = new Int32Array(ringBuf)
+    this.ringTime = new Float32Array(ringBuf)
+    this.seenMask = new Uint32Array((SLOTS / 32) * n)
+    for (let k = SLOTS - 1; k >= 0; k--) this.slotFree.push(k)
     this.ringCount = new Uint32Array(T * n)
     this.mesh = new Int32Array(T * n * this.gp.Dhi)
     this.meshN = new Uint8Array(T * n)
@@ -382,6 +393,7 @@ export class Sim {
       this.msgSize = i32(this.msgSize)
       this.msgReached = i32(this.msgReached)
       this.msgAliveAt = i32(this.msgAliveAt)
+      const slot = new Int16Array(cap); slot.set(this.msgSlot); this.msgSlot = slot
       this.msgCap = cap
     }
     const m = this.msgCount++
@@ -396,6 +408,9 @@ export class Sim {
     if (bits === undefined) bits = new Uint8Array((this.n + 3) >> 2)
     else bits.fill(0)
     bits[origin >> 2]! |= 1 << ((origin & 3) << 1)
+    const slot = this.slotFree.length > 0 ? this.slotFree.pop()! : -1
+    this.msgSlot[m] = slot
+    if (slot >= 0) this.seenMask[SLOT_WORDS * origin + (slot >> 5)]! |= 1 << (slot & 31)
     this.msgBits.push(bits)
     this.msgObj.push(obj)
     this.#cache(topic, origin, m)
@@ -406,9 +421,9 @@ export class Sim {
   #cache (t: number, i: number, m: number): void {
     const idx = t * this.n + i
     const c = this.ringCount[idx]!
-    const pos = idx * RING + (c & RING_MASK)
+    const pos = 2 * (idx * RING + (c & RING_MASK))
     this.ringId[pos] = m
-    this.ringTime[pos] = this.now
+    this.ringTime[pos + 1] = this.now
     this.ringCount[idx] = c + 1
   }
 
@@ -451,6 +466,8 @@ export class Sim {
     const v = bits[bi]!
     if ((v >> shift) & 1) return // duplicate
     bits[bi] = (v & ~(3 << shift)) | (1 << shift)
+    const slot = this.msgSlot[m]!
+    if (slot >= 0) this.seenMask[SLOT_WORDS * j + (slot >> 5)]! |= 1 << (slot & 31)
     const now = this.now
     const age = now - this.msgPub[m]!
     this.msgReached[m]!++
@@ -620,7 +637,7 @@ export class Sim {
     const ringTime = this.ringTime
     let k = 0
     const max = c < RING ? c : RING
-    while (k < max && ringTime[base + ((c - 1 - k) & RING_MASK)]! > from) k++
+    while (k < max && ringTime[2 * (base + ((c - 1 - k) & RING_MASK)) + 1]! > from) k++
     return k
   }
 
@@ -638,12 +655,16 @@ export class Sim {
     const pshift = (p & 3) << 1
     let wants = 0
     let iDelay = -2
+    const maskBase = SLOT_WORDS * p
+    const seenMask = this.seenMask
     for (let k = 0; k < max; k++) {
-      const pos = base + ((c - 1 - k) & RING_MASK)
-      const got = this.ringTime[pos]!
+      const pos = 2 * (base + ((c - 1 - k) & RING_MASK))
+      const got = this.ringTime[pos + 1]!
       if (got <= from) break
       if (got > sentAt) continue // i got it after it sent the IHAVE
       const m = this.ringId[pos]!
+      const slot = this.msgSlot[m]!
+      if (slot >= 0 && (seenMask[maskBase + (slot >> 5)]! & (1 << (slot & 31))) !== 0) continue // p has it: the usual case
       const bits = this.msgBits[m]
       if (bits === null || bits === undefined) continue
       if (((bits[pi]! >> pshift) & 3) !== 0) continue // p has it, or asked for it
@@ -768,6 +789,15 @@ export class Sim {
     }
     this.msgBits[m] = null
     this.msgObj[m] = undefined
+    const slot = this.msgSlot[m]!
+    if (slot >= 0) {
+      const w = slot >> 5
+      const clear = ~(1 << (slot & 31))
+      const mask = this.seenMask
+      for (let i = w; i < mask.length; i += SLOT_WORDS) mask[i]! &= clear
+      this.msgSlot[m] = -1
+      this.slotFree.push(slot)
+    }
     if (this.bitsPool.length < 256) this.bitsPool.push(bits)
   }
 

@@ -178,9 +178,10 @@ export class TaskModule implements SimModule {
         return
       }
       case EV_TASK_DONE: {
-        if (sim.alive[node] === 0) return
+        const set = this.atProvider.get(node)
+        if (sim.alive[node] === 0 || set === undefined || !set.has(a)) return // it crashed meanwhile
+        set.delete(a)
         this.inflight[node]!--
-        this.atProvider.get(node)?.delete(a)
         const task = this.tasks[a]!
         sim.countSent(node, K_TASK, RESULT_BYTES)
         const d = sim.linkDelay(node, task.requester)

@@ -209,6 +209,8 @@ async function run (input: Scenario, options: RunOptions = {}): Promise<Metrics>
       transport: simLinks(model),
       dht: false,
       libp2pMetrics: false,
+      // super-peers are gossipsub direct peers of one another, as in the des engine's topology
+      directPeers: directOf(i).map(j => ({ id: ids[j]!.peerId, addrs: [multiaddr(address(j))] })),
       logger: false,
       ipc: false
     })
@@ -237,6 +239,11 @@ async function run (input: Scenario, options: RunOptions = {}): Promise<Metrics>
     } catch {
       // a partitioned or crashed peer: the topology is re-dialled when it comes back
     }
+  }
+  const directOf = (i: number): number[] => {
+    const out: number[] = []
+    for (let k = topo.directOff[i]!; k < topo.directOff[i + 1]!; k++) out.push(topo.direct[k]!)
+    return out
   }
   const neighbours = (i: number): number[] => {
     const out: number[] = []

@@ -12,7 +12,8 @@ import { mdns } from '@libp2p/mdns'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
-import type { PeerDiscovery, ConnectionProtector, Ed25519PrivateKey, ComponentLogger, Transport } from '@libp2p/interface'
+import type { PeerDiscovery, ConnectionProtector, Ed25519PrivateKey, ComponentLogger, Transport, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Registry } from 'prom-client'
 import { ALL_TOPICS, DHT_PROTOCOL, MAX_GOSSIP_BYTES } from './protocols.ts'
 
@@ -45,6 +46,8 @@ export interface HostOptions {
   transport?: (components: any) => Transport
   /** run the Kademlia DHT (default true). Without it skills are found through gossiped cards only: the simulator's lighter nodes */
   dht?: boolean
+  /** gossipsub direct peers: always sent every message, kept connected (super-peers bridging regions) */
+  directPeers?: Array<{ id: PeerId, addrs: Multiaddr[] }>
 }
 
 /**
@@ -110,6 +113,7 @@ export async function createHost (options: HostOptions): Promise<Host> {
         emitSelf: false,
         allowPublishToZeroTopicPeers: true,
         D: options.meshDegree ?? 6,
+        directPeers: options.directPeers ?? [],
         maxInboundDataLength: MAX_GOSSIP_BYTES + 64 * 1024,
         scoreParams: { topics: topicScores() }
       })

@@ -72,6 +72,8 @@ export interface NodeParts {
   dht?: boolean
   /** collect libp2p's own metrics into the node's registry (default true; the simulator saves the work) */
   libp2pMetrics?: boolean
+  /** gossipsub direct peers (see HostOptions.directPeers) */
+  directPeers?: HostOptions['directPeers']
   logger?: Logger | false
   /** serve the IPC socket (default true; needs paths) */
   ipc?: boolean
@@ -251,7 +253,8 @@ export class BizraNode implements NodeControl {
         mdns: config.mdns,
         metricsRegistry: parts.libp2pMetrics === false ? undefined : registry,
         transport: parts.transport,
-        dht: parts.dht
+        dht: parts.dht,
+        directPeers: parts.directPeers
       })
     } catch (err) {
       await db.close()
