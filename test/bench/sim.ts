@@ -3,8 +3,9 @@
  *
  *   des:  events per second of the discrete-event engine on planet-1m (10^6 nodes), with the
  *         simulated time cut to BENCH_SIM_DES_SECONDS (default 8) so the run takes minutes.
- *   real: the largest federation of full nodes that completes the regional scenario
- *         (to be filled in with the real engine: benchReal below).
+ *   real: the largest federation of full nodes (the real engine, one thread, real time) that
+ *         completes the regional scenario (regional-3x100 scaled to 25, 50, 100, … nodes, cut
+ *         to BENCH_SIM_REAL_SECONDS, default 20): see simulator/real/bench.ts.
  *
  * The last line is one JSON object:
  *   {"bench":"sim","realNodes":…,"realWallS":…,"desNodes":…,"desEventsPerSec":…,"peakRssMb":…}
@@ -38,9 +39,11 @@ async function benchDes (): Promise<DesResult> {
   return { desNodes: m.nodes, desEventsPerSec: m.host.eventsPerSec }
 }
 
-/** The real engine's part: the largest federation that completes the regional scenario. Not measured yet. */
+/** The real engine's part: the largest federation of full nodes that completes the regional scenario in real time. */
 async function benchReal (): Promise<RealResult> {
-  return { realNodes: null, realWallS: null }
+  const { largestRealFederation } = await import('../../simulator/real/bench.ts')
+  const r = await largestRealFederation({ seconds: Number(process.env.BENCH_SIM_REAL_SECONDS ?? 20), log: line => console.log(line) })
+  return { realNodes: r.realNodes, realWallS: r.realWallS }
 }
 
 const real = await benchReal()
