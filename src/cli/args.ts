@@ -25,12 +25,38 @@ export interface Parsed {
 }
 
 export function parse (argv: string[], options: Options, command: string): Parsed {
+  const all: Options = { ...GLOBAL_OPTIONS, ...options }
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true })
-    return { values, positionals }
+    const { values, positionals } = parseArgs({ args: attachDashValues(argv, all), options: all, allowPositionals: true, strict: true })
+    return { values: values as Values, positionals }
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message.split('\n')[0]}`)
   }
+}
+
+/**
+ * `--sig -Xy…` or `--seed -1`: node's parseArgs calls a value that starts with a dash
+ * ambiguous. A base64url signature starts with one 1 time in 32, so a value that is not itself
+ * one of the command's options is attached as `--sig=-Xy…`.
+ */
+function attachDashValues (argv: string[], options: Options): string[] {
+  const isOption = (a: string): boolean => {
+    if (a.startsWith('--')) return Object.hasOwn(options, a.slice(2).split('=')[0]!)
+    return a.length === 2 && Object.values(options).some(o => (o as { short?: string }).short === a[1])
+  }
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    const next = argv[i + 1]
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined
+    if (name !== undefined && (options[name] as { type?: string } | undefined)?.type === 'string' && next !== undefined && next.startsWith('-') && next !== '-' && !isOption(next)) {
+      out.push(`${a}=${next}`)
+      i++
+    } else {
+      out.push(a)
+    }
+  }
+  return out
 }
 
 /** A string option's value (undefined when absent). */
