@@ -8,8 +8,9 @@ import { basename } from 'node:path'
  *
  * Units: times in a field named ...S are seconds of simulated time, ...Ms milliseconds;
  * rates are per second of simulated time (churn: per node per hour). `loss` is the
- * probability that one message on that link is lost (gossipsub recovers lost messages through
- * another mesh path or IHAVE/IWANT; a lost task request or result costs the attempt timeout).
+ * probability that a message on that link meets packet loss; links are TCP connections, so it
+ * arrives one retransmission timeout late (max(200 ms, 3 x the link's mean latency)).
+ * Partitions, not loss, make messages disappear.
  */
 
 export const BEHAVIOURS = ['equivocate', 'forge', 'withhold', 'spam'] as const

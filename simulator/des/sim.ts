@@ -10,9 +10,12 @@ import { buildTopology, type Topology } from './topology.ts'
  * modules and use this core through `publish`, `schedule` and `linkDelay`.
  *
  * Network: a message from node a to node b takes the latency of their regions' link (intra- or
- * inter-region: mean +- uniform jitter) and is lost with that link's loss probability; while a
- * partition cuts a region off, every message across that region's border is dropped. Messages
- * to a crashed node are dropped.
+ * inter-region: mean +- uniform jitter). Links are TCP connections, so loss does not lose a
+ * message: with the link's loss probability it pays one retransmission timeout,
+ * max(200 ms, 3 x mean latency), as the real engine's link transport does (head-of-line
+ * blocking of what follows on that connection is not modelled). While a partition cuts a
+ * region off, every message across that region's border is dropped. Messages to a crashed
+ * node are dropped.
  *
  * Gossipsub (per topic, after the v1.1 spec and js-gossipsub's defaults): a mesh of degree D
  * (D_lo..D_hi) kept by a heartbeat every second (drop dead and negatively scored peers, GRAFT
@@ -29,7 +32,7 @@ import { buildTopology, type Topology } from './topology.ts'
  * publication. Each node keeps, per topic, the message cache gossipsub keeps (mcache): a ring
  * of the last RING ids it saw with their arrival times, from which its IHAVEs are drawn (a
  * node that saw more than RING messages on one topic within the gossip window advertises only
- * the latest RING).
+ * the latest RING). A ring is one 512-byte block: its count, then its entries.
  */
 
 export const EPOCH_MS = Date.parse('2025-01-01T00:00:00.000Z')
@@ -74,12 +77,15 @@ const MSG_ID_BYTES = 34
 /** a PCI envelope around a payload: sender, ts, nonce, signature, gates, framing */
 export const ENVELOPE_OVERHEAD = 360
 const GOSSIP_FACTOR = 0.25
+/** TCP's minimum retransmission timeout */
+const MIN_RTO_MS = 200
 /** slots for the IHAVE accelerator (messages beyond these are checked in their bitsets) */
 const SLOTS = 128
 const SLOT_WORDS = SLOTS / 32
 /** mcache entries kept per node and topic */
-const RING = 64
-const RING_MASK = RING - 1
+const RING = 63
+/** 8-byte slots per ring block: the count, then RING entries */
+const RING_SLOTS = RING + 1
 
 /** A module handles its own event types (EV_MODULE and up) and hears about crashes. */
 export interface SimModule {
@@ -122,8 +128,9 @@ export class Sim {
   readonly alive: Uint8Array
   aliveCount: number
   readonly crashedAt: Float64Array
-  /** per node, interleaved so one cache line holds them: [sent msgs, sent bytes, received msgs, received bytes] */
-  readonly stats: Float64Array
+  /** per node [sent msgs, sent bytes] and [received msgs, received bytes], pairs side by side */
+  readonly sent: Float64Array
+  readonly recv: Float64Array
   readonly kindMsgs = new Float64Array(KIND_NAMES.length)
   readonly kindBytes = new Float64Array(KIND_NAMES.length)
 
@@ -131,6 +138,8 @@ export class Sim {
   readonly latMean: Float64Array
   readonly latJit: Float64Array
   readonly loss: Float64Array
+  /** what a lost segment costs on each link: one retransmission timeout */
+  readonly rto: Float64Array
   readonly cut: Int32Array
   dropLoss = 0
   dropPartition = 0
@@ -162,7 +171,8 @@ export class Sim {
   retireCursor = 0
   readonly retainMs: number
   readonly historyMs: number
-  // mcache: per (topic, node) a ring of RING (message id, arrival time)
+  // mcache: per (topic, node) a block of RING_SLOTS 8-byte slots: slot 0 holds the count (in
+  // ringId), slot 1 + (k mod RING) the k-th message id (ringId) and its arrival time (ringTime)
   /** entry k of ring r: id at ringId[2k], arrival time at ringTime[2k + 1] (one buffer, interleaved) */
   readonly ringId: Int32Array
   readonly ringTime: Float32Array
@@ -170,7 +180,6 @@ export class Sim {
   readonly seenMask: Uint32Array
   msgSlot = new Int16Array(1024)
   readonly slotFree: number[] = []
-  readonly ringCount: Uint32Array
 
   // metrics
   readonly propagation: LatencyHistogram[]
@@ -221,11 +230,13 @@ export class Sim {
     this.alive = new Uint8Array(n).fill(1)
     this.aliveCount = n
     this.crashedAt = new Float64Array(n)
-    this.stats = new Float64Array(4 * n)
+    this.sent = new Float64Array(2 * n)
+    this.recv = new Float64Array(2 * n)
 
     this.latMean = new Float64Array(R * R)
     this.latJit = new Float64Array(R * R)
     this.loss = new Float64Array(R * R)
+    this.rto = new Float64Array(R * R)
     let maxLat = 0
     for (let a = 0; a < R; a++) {
       for (let b = 0; b < R; b++) {
@@ -244,18 +255,20 @@ export class Sim {
         this.loss[k] = l.loss
       }
     }
-    for (let k = 0; k < R * R; k++) maxLat = Math.max(maxLat, this.latMean[k]! + this.latJit[k]!)
+    for (let k = 0; k < R * R; k++) {
+      maxLat = Math.max(maxLat, this.latMean[k]! + this.latJit[k]!)
+      this.rto[k] = Math.max(MIN_RTO_MS, 3 * this.latMean[k]!)
+    }
     this.cut = new Int32Array(R)
     this.historyMs = this.gp.historyGossip * this.gp.heartbeatMs
     this.retainMs = Math.max(10_000, this.historyMs + 2 * this.gp.heartbeatMs + 40 * maxLat)
 
     const T = TOPICS.length
-    const ringBuf = new ArrayBuffer(T * n * RING * 8)
+    const ringBuf = new ArrayBuffer(T * n * RING_SLOTS * 8)
     this.ringId = new Int32Array(ringBuf)
     this.ringTime = new Float32Array(ringBuf)
     this.seenMask = new Uint32Array((SLOTS / 32) * n)
     for (let k = SLOTS - 1; k >= 0; k--) this.slotFree.push(k)
-    this.ringCount = new Uint32Array(T * n)
     this.mesh = new Int32Array(T * n * this.gp.Dhi)
     this.meshN = new Uint8Array(T * n)
 
@@ -335,46 +348,46 @@ export class Sim {
     else this.faultsDropped++
   }
 
-  /** One-way delay of a message from a to b, or -1 when it is lost (loss or partition). */
+  /** One-way delay of a message from a to b, or -1 when a partition drops it. */
   linkDelay (a: number, b: number): number {
     const region = this.topo.region
     const ra = region[a]!
     const rb = region[b]!
     if (ra !== rb && (this.cut[ra]! | this.cut[rb]!) !== 0) { this.dropPartition++; return -1 }
     const k = ra * this.R + rb
-    const loss = this.loss[k]!
-    if (loss > 0 && this.rng.next() < loss) { this.dropLoss++; return -1 }
     const d = this.latMean[k]! + this.latJit[k]! * (2 * this.rng.next() - 1)
+    const loss = this.loss[k]!
+    if (loss > 0 && this.rng.next() < loss) { this.dropLoss++; return (d > 0.05 ? d : 0.05) + this.rto[k]! }
     return d > 0.05 ? d : 0.05
   }
 
   /** Counts a point-to-point message (task, heartbeat, control) sent a -> b. */
   count (a: number, b: number, kind: number, bytes: number): void {
-    const st = this.stats
-    st[4 * a]!++
-    st[4 * a + 1]! += bytes
-    st[4 * b + 2]!++
-    st[4 * b + 3]! += bytes
+    this.sent[2 * a]!++
+    this.sent[2 * a + 1]! += bytes
+    this.recv[2 * b]!++
+    this.recv[2 * b + 1]! += bytes
     this.kindMsgs[kind]!++
     this.kindBytes[kind]! += bytes
   }
 
   countSent (a: number, kind: number, bytes: number): void {
-    this.stats[4 * a]!++
-    this.stats[4 * a + 1]! += bytes
+    this.sent[2 * a]!++
+    this.sent[2 * a + 1]! += bytes
     this.kindMsgs[kind]!++
     this.kindBytes[kind]! += bytes
   }
 
   countRecv (b: number, bytes: number): void {
-    this.stats[4 * b + 2]!++
-    this.stats[4 * b + 3]! += bytes
+    this.recv[2 * b]!++
+    this.recv[2 * b + 1]! += bytes
   }
 
   /** one column of the per-node counters (0 sent msgs, 1 sent bytes, 2 received msgs, 3 received bytes) */
   column (k: number): Float64Array {
     const out = new Float64Array(this.n)
-    for (let i = 0; i < this.n; i++) out[i] = this.stats[4 * i + k]!
+    const a = k < 2 ? this.sent : this.recv
+    for (let i = 0; i < this.n; i++) out[i] = a[2 * i + (k & 1)]!
     return out
   }
 
@@ -420,11 +433,12 @@ export class Sim {
   /** puts message m in node i's mcache for topic t */
   #cache (t: number, i: number, m: number): void {
     const idx = t * this.n + i
-    const c = this.ringCount[idx]!
-    const pos = 2 * (idx * RING + (c & RING_MASK))
+    const head = 2 * idx * RING_SLOTS
+    const c = this.ringId[head]!
+    const pos = head + 2 * (1 + (c % RING))
     this.ringId[pos] = m
     this.ringTime[pos + 1] = this.now
-    this.ringCount[idx] = c + 1
+    this.ringId[head] = c + 1
   }
 
   /** `origin` publishes a gossip message: floods it to every connected peer. Returns its id. */
@@ -458,10 +472,10 @@ export class Sim {
       bits[bi]! &= ~(2 << shift) // an IWANT answer lost: it may be asked for again
       return
     }
-    const st = this.stats
     const size = this.msgSize[m]!
-    st[4 * j + 2]!++
-    st[4 * j + 3]! += size
+    const rs = this.recv
+    rs[2 * j]!++
+    rs[2 * j + 1]! += size
     if (this.spammerCount > 0 && this.spammerIndex[from]! >= 0 && this.#graylisted(j, from)) return
     const v = bits[bi]!
     if ((v >> shift) & 1) return // duplicate
@@ -502,13 +516,14 @@ export class Sim {
       const rp = region[p]!
       if (rp !== rj && (cut[rj]! | cut[rp]!) !== 0) { this.dropPartition++; continue }
       const lk = rj * R + rp
+      let d = latMean[lk]! + latJit[lk]! * (2 * rng.next() - 1)
+      if (d < 0.05) d = 0.05
       const loss = lossM[lk]!
-      if (loss > 0 && rng.next() < loss) { this.dropLoss++; continue }
-      const d = latMean[lk]! + latJit[lk]! * (2 * rng.next() - 1)
-      q.push(now + (d > 0.05 ? d : 0.05), EV_DELIVER, p, m, j, 0)
+      if (loss > 0 && rng.next() < loss) { this.dropLoss++; d += this.rto[lk]! }
+      q.push(now + d, EV_DELIVER, p, m, j, 0)
     }
-    st[4 * j]! += sent
-    st[4 * j + 1]! += sent * size
+    this.sent[2 * j]! += sent
+    this.sent[2 * j + 1]! += sent * size
     this.kindMsgs[kind]! += sent
     this.kindBytes[kind]! += sent * size
     if (this.topo.isSuper[j] === 1) {
@@ -630,14 +645,14 @@ export class Sim {
   /** how many message ids node i holds in its gossip window for topic t at time `at` */
   #windowCount (t: number, i: number, at: number): number {
     const idx = t * this.n + i
-    const c = this.ringCount[idx]!
+    const head = 2 * idx * RING_SLOTS
+    const c = this.ringId[head]!
     if (c === 0) return 0
-    const base = idx * RING
     const from = at - this.historyMs
     const ringTime = this.ringTime
     let k = 0
     const max = c < RING ? c : RING
-    while (k < max && ringTime[2 * (base + ((c - 1 - k) & RING_MASK)) + 1]! > from) k++
+    while (k < max && ringTime[head + 2 * (1 + ((c - 1 - k) % RING)) + 1]! > from) k++
     return k
   }
 
@@ -647,8 +662,8 @@ export class Sim {
     this.countRecv(p, IHAVE_BASE + MSG_ID_BYTES * (tb >> 4))
     if (this.spammerIndex[i]! >= 0 && this.#graylisted(p, i)) return
     const idx = t * this.n + i
-    const c = this.ringCount[idx]!
-    const base = idx * RING
+    const head = 2 * idx * RING_SLOTS
+    const c = this.ringId[head]!
     const from = sentAt - this.historyMs
     const max = c < RING ? c : RING
     const pi = p >> 2
@@ -658,7 +673,7 @@ export class Sim {
     const maskBase = SLOT_WORDS * p
     const seenMask = this.seenMask
     for (let k = 0; k < max; k++) {
-      const pos = 2 * (base + ((c - 1 - k) & RING_MASK))
+      const pos = head + 2 * (1 + ((c - 1 - k) % RING))
       const got = this.ringTime[pos + 1]!
       if (got <= from) break
       if (got > sentAt) continue // i got it after it sent the IHAVE
@@ -674,8 +689,8 @@ export class Sim {
         iDelay = this.alive[i] === 1 ? this.linkDelay(p, i) : -1
       }
       wants++
-      this.stats[4 * p + 1]! += MSG_ID_BYTES
-      this.stats[4 * i + 3]! += MSG_ID_BYTES
+      this.sent[2 * p + 1]! += MSG_ID_BYTES
+      this.recv[2 * i + 1]! += MSG_ID_BYTES
       this.kindBytes[K_IWANT]! += MSG_ID_BYTES
       if (iDelay < 0) continue
       // i answers with the message
@@ -746,7 +761,7 @@ export class Sim {
       const row = idx * this.gp.Dhi
       for (let k = 0; k < this.meshN[idx]!; k++) this.#removeFromMesh(t, this.mesh[row + k]!, node)
       this.meshN[idx] = 0
-      this.ringCount[idx] = 0
+      this.ringId[2 * idx * RING_SLOTS] = 0
     }
     this.fault('crash', `node ${node}`)
     for (const m of this.modules) m.onCrash?.(node)

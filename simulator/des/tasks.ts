@@ -19,8 +19,8 @@ import { ENVELOPE_OVERHEAD, EV_MODULE, K_HEARTBEAT, K_SPAM, K_TASK, type Sim, ty
  * the provider that src/a2a/ranking.ts ranks first among the requester's candidates (latency
  * smoothed as the router does, load = tasks in flight at the provider, trust and health from
  * membership, failures since the last success), one attempt at a time; a crashed provider is
- * noticed after a round trip (connection refused / reset), a lost request or result after the
- * attempt timeout; then the next provider, up to maxAttempts.
+ * noticed after a round trip (connection refused / reset), a request or result cut off by a
+ * partition after the attempt timeout; then the next provider, up to maxAttempts.
  */
 
 export const EV_TASK_GEN = EV_MODULE + 8
@@ -319,7 +319,7 @@ export class TaskModule implements SimModule {
     sim.schedule(now + this.attemptTimeoutMs, EV_TASK_FAIL, task.requester, t, attempt)
     sim.countSent(task.requester, K_TASK, TASK_BYTES + ENVELOPE_OVERHEAD)
     const d = sim.linkDelay(task.requester, best)
-    if (d < 0) return // lost: the attempt times out
+    if (d < 0) return // partitioned: the attempt times out
     sim.schedule(now + d, EV_TASK_ARRIVE, best, t, attempt)
   }
 

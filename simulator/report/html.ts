@@ -91,7 +91,7 @@ ${table(['kind', 'messages', 'bytes'], [...kindRows, ['total', fmt(m.messages.to
 ${table(['per node', 'mean', 'p50', 'p99', 'max'], [
   ['messages sent', ...dist(m.messages.perNode.sent)], ['messages received', ...dist(m.messages.perNode.received)],
   ['bytes sent', ...dist(m.messages.bytesPerNode.sent, bytes)], ['bytes received', ...dist(m.messages.bytesPerNode.received, bytes)]])}
-${table(['dropped: link loss', 'partition', 'node down'], [[fmt(m.messages.dropped.loss), fmt(m.messages.dropped.partition), fmt(m.messages.dropped.down)]])}
+${table(['met packet loss (retransmitted)', 'dropped: partition', 'dropped: node down'], [[fmt(m.messages.dropped.loss), fmt(m.messages.dropped.partition), fmt(m.messages.dropped.down)]])}
 
 <h2>Tasks and membership</h2>
 ${table(['tasks', 'succeeded', 'failed', 'pending', 'success rate', 'attempts', 'failovers'], [[String(m.tasks.submitted), String(m.tasks.succeeded), String(m.tasks.failed), String(m.tasks.pending ?? 0), `${(m.tasks.successRate * 100).toFixed(2)}%`, String(m.tasks.attempts), String(m.tasks.failovers)]])}

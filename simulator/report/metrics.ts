@@ -90,6 +90,7 @@ export interface Metrics {
     bytesPerNode: { sent: Distribution, received: Distribution }
     /** messages sent + received per node */
     perNodeHistogram: Histogram
+    /** loss: messages that met packet loss (delivered one retransmission timeout late); partition, down: messages dropped */
     dropped: { loss: number, partition: number, down: number }
   }
   tasks: {
@@ -185,11 +186,13 @@ export class LatencyHistogram {
     let acc = 0
     let lastShare = -1
     const step = 1 / points
+    const marks = [0.99, 0.995, 0.999]
     for (let k = 0; k < BUCKETS; k++) {
       if (this.counts[k] === 0) continue
       acc += this.counts[k]!
       const share = acc / this.count
-      if (share - lastShare >= step || share === 1) {
+      // a point every 1/points of the share, and where the tail quantiles are crossed
+      if (share - lastShare >= step || share === 1 || marks.some(q => lastShare < q && share >= q)) {
         out.push([round(Math.min(this.max, MIN * Math.pow(G, k + 1))), round(share, 4)])
         lastShare = share
       }
@@ -235,16 +238,21 @@ export function distribution (values: ArrayLike<number>, count = values.length):
   return { mean: round(sum / count), p50: round(at(0.5)), p99: round(at(0.99)), max: round(a[count - 1]!) }
 }
 
-/** Histogram of per-node counts in ~`bins` equal-width bins. */
+/**
+ * Histogram of per-node counts in ~`bins` equal-width bins up to the 99.5th percentile; the
+ * last bin is open-ended and holds the rest (super-peers would otherwise squash the bulk into
+ * one bar).
+ */
 export function countHistogram (values: ArrayLike<number>, bins = 30): Histogram {
   const n = values.length
   if (n === 0) return { edges: [], counts: [] }
-  let max = 0
-  for (let i = 0; i < n; i++) if (values[i]! > max) max = values[i]!
-  const width = niceWidth((max + 1) / bins)
-  const k = Math.max(1, Math.floor(max / width) + 1)
+  const sorted = Float64Array.from(values as ArrayLike<number>).sort()
+  const max = sorted[n - 1]!
+  const cap = sorted[Math.min(n - 1, Math.floor(0.995 * n))]!
+  const width = niceWidth((cap + 1) / bins)
+  const k = Math.max(1, Math.min(Math.floor(max / width), Math.floor(cap / width) + 1) + 1)
   const counts = new Array<number>(k).fill(0)
-  for (let i = 0; i < n; i++) counts[Math.floor(values[i]! / width)]!++
+  for (let i = 0; i < n; i++) counts[Math.min(k - 1, Math.floor(values[i]! / width))]!++
   return { edges: counts.map((_, i) => round(i * width)), counts }
 }
 

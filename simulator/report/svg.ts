@@ -68,14 +68,19 @@ export function lineChart (title: string, cls: string, series: Series[], xLabel:
   const f = FRAME
   const all = series.flatMap(s => s.points)
   if (all.length === 0) return empty(f, title, cls, 'no data')
-  const xMax = Math.max(...all.map(p => p[0])) || 1
+  // x up to where every series has reached 99.5% (a CDF's far tail would squash the rest)
+  const reach = series.filter(s => s.points.length > 0).map(s => (s.points.find(p => p[1] >= 0.995) ?? s.points[s.points.length - 1]!)[0])
+  const xMax = (yMax === 1 && reach.length > 0 ? Math.max(...reach) * 1.1 : Math.max(...all.map(p => p[0]))) || 1
   const top = yMax ?? (Math.max(...all.map(p => p[1])) || 1)
   const x = (v: number): number => f.left + (v / xMax) * (f.w - f.left - f.right)
   const y = (v: number): number => f.h - f.bottom - (v / top) * (f.h - f.top - f.bottom)
   const parts = [svgOpen(f, title, cls), axes(f, ticks(0, xMax), ticks(0, top), x, y, xLabel, yLabel)]
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]!
-    const pts: Array<[number, number]> = s.points.length > 0 && s.points[0]![0] > 0 ? [[0, 0], ...s.points] : s.points
+    const shown = s.points.filter(p => p[0] <= xMax)
+    const cut = s.points.find(p => p[0] > xMax)
+    if (cut !== undefined) shown.push([xMax, cut[1]])
+    const pts: Array<[number, number]> = shown.length > 0 && shown[0]![0] > 0 ? [[0, 0], ...shown] : shown
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(p => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`)
     parts.push(`<rect x="${f.left + 12}" y="${f.top + 4 + i * 16}" width="10" height="10" fill="${color}"/><text x="${f.left + 26}" y="${f.top + 13 + i * 16}">${esc(s.name)}</text>`)
   })
@@ -97,7 +102,8 @@ export function barChart (title: string, cls: string, edges: number[], counts: n
     if (c === 0) return
     const x0 = x(edges[i]!)
     const bw = Math.max(1, x(edges[i]! + width) - x0 - 1)
-    parts.push(`<rect x="${x0.toFixed(1)}" y="${y(c).toFixed(1)}" width="${bw.toFixed(1)}" height="${(f.h - f.bottom - y(c)).toFixed(1)}" fill="${color}"><title>${esc(`${fmt(edges[i]!)}–${fmt(edges[i]! + width)}: ${c}`)}</title></rect>`)
+    const range = i === counts.length - 1 ? `${fmt(edges[i]!)} and more` : `${fmt(edges[i]!)}–${fmt(edges[i]! + width)}`
+    parts.push(`<rect x="${x0.toFixed(1)}" y="${y(c).toFixed(1)}" width="${bw.toFixed(1)}" height="${(f.h - f.bottom - y(c)).toFixed(1)}" fill="${color}"><title>${esc(`${range}: ${c}`)}</title></rect>`)
   })
   parts.push('</svg>')
   return parts.join('')

@@ -219,7 +219,12 @@ export class PatternService {
       switch (out.kind) {
         case 'proposal': await g.publish(TOPICS.patterns, ENVELOPE_TYPES.proposal, out.proposal, { ihsan: 1, snr: 1 }); break
         case 'vote': await g.publish(TOPICS.votes, ENVELOPE_TYPES.vote, out.vote, { ihsan: 1, snr: 1 }); break
-        case 'certificate': await g.publish(TOPICS.patterns, ENVELOPE_TYPES.certificate, out.certificate, { ihsan: 1, snr: 1 }); break
+        // every node that counts a quorum forms the certificate; if all of them flooded it, a
+        // federation of N would send N certificates per proposal. Validators are enough: the
+        // others learned the result from the votes, and late joiners sync it.
+        case 'certificate':
+          if (this.#init.genesis.validators.includes(this.#init.identity.id)) await g.publish(TOPICS.patterns, ENVELOPE_TYPES.certificate, out.certificate, { ihsan: 1, snr: 1 })
+          break
         case 'evidence': await g.publish(TOPICS.patterns, ENVELOPE_TYPES.evidence, out.evidence, { ihsan: 1, snr: 1 }); break
       }
     } catch (err) {

@@ -40,13 +40,15 @@ function agree (des: Metrics, r: Metrics, propagationFactor: number, committedSh
 // reached 89-100% of nodes over runs and its commits took 0.5-2.5 s against des's 0.1 s, so the
 // agreement does not hold reliably yet (issue 7's notes).
 describe('simulator: the real and des engines agree on the same scenario', () => {
-  test('local-5 (real time): outcomes, propagation p50 within 4x + 5 ms, task latency (service-bound) within 50%', async () => {
+  test('local-5 (real time): outcomes, propagation p50 within 4x + 5 ms, task latency (service-bound) within -25% / +50% + 20 ms', async () => {
     const s = cut('local-5', 14)
     const des = await (await loadEngine('des')).run(s)
     const r = await real.run(s)
     agree(des, r, 4, 0.9)
-    // the real task also signs, verifies, logs and proves: ~10 ms over the ~50 ms service time here
+    // the real task also signs, verifies, logs and proves, for all five nodes on one thread: it
+    // may take up to half again plus 20 ms over the des model of the ~50 ms service time
     const dt = des.tasks.latencyMs.p50
-    assert.ok(Math.abs(r.tasks.latencyMs.p50 - dt) <= 0.5 * dt, `task p50 des ${dt} real ${r.tasks.latencyMs.p50}`)
+    const rt = r.tasks.latencyMs.p50
+    assert.ok(rt >= 0.75 * dt && rt <= 1.5 * dt + 20, `task p50 des ${dt} real ${rt}`)
   })
 })
