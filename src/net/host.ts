@@ -100,6 +100,15 @@ export async function createHost (options: HostOptions): Promise<Host> {
       // one machine, or several nodes behind one address, joins faster than that
       inboundConnectionThreshold: options.inboundConnectionThreshold ?? 50
     },
+    connectionMonitor: {
+      // libp2p pings every connection every 10 s and aborts one whose ping takes over 5 s. A
+      // node busy validating a burst (or many nodes sharing one machine) answers late but is
+      // alive, and the abort drops every gossip message in flight on that connection. Dead
+      // peers are found by TCP and by the membership's heartbeats (phi-accrual), so the ping
+      // is only a backstop here
+      pingInterval: 30_000,
+      pingTimeout: { minTimeout: 30_000 }
+    },
     metrics: options.metricsRegistry !== undefined
       ? prometheusMetrics({ registry: options.metricsRegistry, collectDefaultMetrics: false, preserveExistingMetrics: true })
       : undefined,
@@ -115,7 +124,14 @@ export async function createHost (options: HostOptions): Promise<Host> {
         D: options.meshDegree ?? 6,
         directPeers: options.directPeers ?? [],
         maxInboundDataLength: MAX_GOSSIP_BYTES + 64 * 1024,
-        scoreParams: { topics: topicScores() }
+        scoreParams: {
+          topics: topicScores(),
+          // gossipsub's Sybil defence penalises more than 10 peers seen from one IP address
+          // ((n - 10)^2 x -5): on a private mesh every peer holds the swarm key, and a federation
+          // on one machine or behind one NAT is normal, so the penalty would graylist honest
+          // peers (16 nodes on one host scored -125, past the -80 graylist, and gossip stopped)
+          IPColocationFactorWeight: 0
+        }
       })
     }
   }) as Promise<Host>
