@@ -1,6 +1,6 @@
 import type { Stream } from '@libp2p/interface'
-import { FrameReader, frame } from './frames.ts'
-import { decodeFrame, encodeFrame, MAX_A2A_FRAME, type ExecutorFrame } from './wire.ts'
+import { FrameReader, FrameWriter } from './frames.ts'
+import { decodeFrame, MAX_A2A_FRAME, type ExecutorFrame } from './wire.ts'
 
 export interface RunIo {
   onStatus: (frame: Extract<ExecutorFrame, { kind: 'status' }>) => void
@@ -38,6 +38,7 @@ interface Pending {
 export class TaskChannel {
   readonly #stream: Stream
   readonly #reader = new FrameReader(MAX_A2A_FRAME)
+  readonly #writer: FrameWriter
   readonly #pending = new Map<number, Pending>()
   readonly #onGone: () => void
   #next = 0
@@ -47,6 +48,8 @@ export class TaskChannel {
   constructor (stream: Stream, onGone: () => void) {
     this.#stream = stream
     this.#onGone = onGone
+    // send() buffers past the high-water mark; the executor's concurrency bound keeps that finite
+    this.#writer = new FrameWriter(bytes => { stream.send(bytes) }, err => this.#fail(err))
     stream.addEventListener('message', (e) => this.#onMessage(e.data))
     stream.addEventListener('close', (e) => this.#fail(e.error ?? new Error('the executor closed the stream')))
     stream.addEventListener('remoteCloseWrite', () => {
@@ -98,15 +101,18 @@ export class TaskChannel {
   }
 
   close (): void {
+    try {
+      this.#writer.flush() // frames queued this turn (a cancel) go out before the close
+    } catch {}
     this.#fail(new Error('channel closed'))
     this.#stream.close().catch(() => this.#stream.abort(new Error('channel closed')))
   }
 
+  /** Queues a frame; frames queued in one turn of the event loop leave in one stream write (see FrameWriter). */
   #send (value: unknown): void {
     if (this.#closed !== undefined) return
     try {
-      // send() buffers past the high-water mark; the executor's concurrency bound keeps that finite
-      this.#stream.send(frame(encodeFrame(value)))
+      this.#writer.write(JSON.stringify(value))
     } catch (err) {
       this.#fail(err as Error)
     }
@@ -138,6 +144,7 @@ export class TaskChannel {
   #fail (err: Error): void {
     if (this.#closed !== undefined) return
     this.#closed = err
+    this.#writer.discard()
     if (this.#idle !== undefined) clearTimeout(this.#idle)
     for (const p of [...this.#pending.values()]) p.reject(err)
     this.#pending.clear()

@@ -8,8 +8,8 @@ import type { NodeIdentity } from '../identity/identity.ts'
 import { partsProblem, taskCardProblem } from './cards.ts'
 import type { SkillRegistry } from './skills.ts'
 import { SkillRejection, type TaskCard, type TaskPart, type TaskState } from './types.ts'
-import { decodeFrame, encodeFrame, ENVELOPE_TYPES, MAX_A2A_FRAME, TaskErrorCode, type ExecutorFrame, type TaskResult } from './wire.ts'
-import { FrameReader, frame } from './frames.ts'
+import { decodeFrame, ENVELOPE_TYPES, MAX_A2A_FRAME, TaskErrorCode, type ExecutorFrame, type TaskResult } from './wire.ts'
+import { FrameReader, FrameWriter } from './frames.ts'
 
 /** Where the executor proves what it did: the node's Merkle session DAG (see task-log.ts). */
 export interface TaskLog {
@@ -194,16 +194,25 @@ export class TaskExecutor {
     let idle: NodeJS.Timeout | undefined
     const armIdle = (): void => {
       if (idle !== undefined) clearTimeout(idle)
-      idle = running.size === 0 ? setTimeout(() => { stream.close().catch(() => {}) }, STREAM_IDLE_MS) : undefined
+      idle = running.size === 0 ? setTimeout(close, STREAM_IDLE_MS) : undefined
       idle?.unref()
     }
+    // frames ready in the same turn (results of tasks that finished together) leave in one write;
+    // if the stream is going away they are lost, and its 'close' cancels what runs
+    const writer = new FrameWriter(bytes => { if (stream.writeStatus === 'writable') stream.send(bytes) })
     const send = (value: ExecutorFrame): void => {
       if (stream.writeStatus !== 'writable') return
       try {
-        stream.send(frame(encodeFrame(value)))
+        writer.write(JSON.stringify(value))
       } catch {
-        // the stream is going away; its 'close' cancels what runs
+        // a write past the flush threshold went out at once and the stream refused it
       }
+    }
+    const close = (): void => {
+      try {
+        writer.flush()
+      } catch {}
+      stream.close().catch(() => {})
     }
     const onFrame = (f: { kind?: unknown, n?: unknown, envelope?: unknown } | null): void => {
       const n = typeof f?.n === 'number' && Number.isSafeInteger(f.n) ? f.n : undefined
@@ -215,7 +224,7 @@ export class TaskExecutor {
           running.delete(n)
           armIdle()
           send({ kind: 'result', n, envelope })
-          if (remoteDone && running.size === 0) stream.close().catch(() => {})
+          if (remoteDone && running.size === 0) close()
         })
       } else if (f?.kind === 'cancel' && n !== undefined) {
         running.get(n)?.abort()
@@ -247,6 +256,7 @@ export class TaskExecutor {
     })
     // the requester went away or closed: nobody is left to take the results
     stream.addEventListener('close', () => {
+      writer.discard()
       if (idle !== undefined) clearTimeout(idle)
       for (const c of running.values()) c.abort()
     })
@@ -254,7 +264,7 @@ export class TaskExecutor {
     stream.addEventListener('remoteCloseWrite', () => {
       remoteDone = true
       for (const c of running.values()) c.abort()
-      if (running.size === 0) stream.close().catch(() => {})
+      if (running.size === 0) close()
     })
     armIdle()
   }
@@ -262,6 +272,6 @@ export class TaskExecutor {
 
 /** The hex PCI digest of a task envelope: what names the task in the executor's DAG. */
 export function taskDigestOf (envelope: Envelope): string {
-  const { sig: _sig, ...body } = envelope
-  return Buffer.from(envelopeDigest(body)).toString('hex')
+  // the digest covers every field but sig, which canonicalEnvelopeBody leaves out
+  return Buffer.from(envelopeDigest(envelope)).toString('hex')
 }

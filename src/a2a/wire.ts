@@ -13,7 +13,8 @@ import type { TaskPart, TaskState } from './types.ts'
  *                          `a2a.result`, signed by the executor, with the output and the Merkle
  *                          proof); `{ kind: 'card', envelope }` (type `a2a.card`);
  *                          `{ kind: 'error', n?, code, message }` for a frame it cannot read.
- * Closing or resetting the stream cancels every task still running on it.
+ * Closing or resetting the stream cancels every task still running on it. Frames that become
+ * ready in the same turn of the event loop travel in one stream write (frames.ts FrameWriter).
  */
 
 export const ENVELOPE_TYPES = {

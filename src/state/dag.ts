@@ -77,7 +77,7 @@ export function isSessionName (value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_SESSION_LENGTH && !LONE_SURROGATE.test(value)
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 
 /** hex BLAKE3 of the value's RFC 8785 canonical JSON; throws CanonicalizationError on non-JSON values. */
 export function payloadHash (value: unknown): string {
@@ -86,8 +86,21 @@ export function payloadHash (value: unknown): string {
 
 /** hash = BLAKE3("bizra-dag-v1:" || canonical JSON of { parents, payloadHash, state, ts }) */
 export function nodeHash (node: Pick<DagNode, 'state' | 'ts' | 'parents' | 'payloadHash'>): string {
-  const body = canonicalize({ parents: node.parents, payloadHash: node.payloadHash, state: node.state, ts: node.ts })
-  return hex(blake3Text(body, DAG_DOMAIN))
+  const { parents, payloadHash, state, ts } = node
+  // A well-formed node's canonical JSON is written directly: its members are already in key
+  // order, hex hashes and state names need no escaping, and a safe non-negative integer prints
+  // as its digits in RFC 8785 as in String(). Anything else goes through the canonicalizer.
+  if (Array.isArray(parents) && isHash(payloadHash) && isState(state) && Number.isSafeInteger(ts) && ts >= 0) {
+    let body = '{"parents":['
+    for (let i = 0; i < parents.length; i++) {
+      const p: unknown = parents[i]
+      if (!isHash(p)) return hex(blake3Text(canonicalize({ parents, payloadHash, state, ts }), DAG_DOMAIN))
+      body += i === 0 ? '"' + p + '"' : ',"' + p + '"'
+    }
+    body += '],"payloadHash":"' + payloadHash + '","state":"' + state + '","ts":' + String(ts) + '}'
+    return hex(blake3Text(body, DAG_DOMAIN))
+  }
+  return hex(blake3Text(canonicalize({ parents, payloadHash, state, ts }), DAG_DOMAIN))
 }
 
 export function hashNode (node: DagNode): HashedNode {
@@ -103,10 +116,12 @@ const HASHED_NODE_KEYS = ['hash', ...NODE_KEYS].sort()
  */
 export function nodeShapeError (value: unknown, withHash: boolean): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not an object'
-  const keys = Object.keys(value).sort()
+  const keys = Object.keys(value)
   const expected = withHash ? HASHED_NODE_KEYS : NODE_KEYS
-  if (keys.length !== expected.length || keys.some((k, i) => k !== expected[i])) {
-    return `has fields [${keys.join(', ')}], expected [${expected.join(', ')}]`
+  // Object.keys lists distinct own enumerable keys: as many as expected, each expected one own
+  // and enumerable, is the same set
+  if (keys.length !== expected.length || !expected.every(k => Object.prototype.propertyIsEnumerable.call(value, k))) {
+    return `has fields [${keys.sort().join(', ')}], expected [${expected.join(', ')}]`
   }
   const n = value as Record<string, unknown>
   if (!isSessionName(n.session)) return `session must be a well-formed string of 1 to ${MAX_SESSION_LENGTH} characters`

@@ -3,8 +3,6 @@ import { canStart, canTransition, DagError, hashNode, isHash, isSessionName, isS
 import { MAX_PROOF_NODES, type Proof } from './proof.ts'
 import { CanonicalizationError } from '../pci/canonical.ts'
 
-type Db = KeyValueDb
-
 // classic-level (LevelDB) honours `sync`: the batch is on disk before the call resolves.
 
 // Keys: `dag!n!<hash>` -> node JSON (without its hash), `dag!h!<session>` -> head hash.
@@ -39,15 +37,32 @@ export interface SessionDagOptions {
   sync?: boolean
 }
 
+/** A level database that can read many keys at once (Level and MemoryLevel can). */
+type Db = KeyValueDb & { getMany?: (keys: string[]) => Promise<Array<string | undefined>> }
+
+interface QueuedRead { key: string, resolve: (value: string | undefined) => void, reject: (err: unknown) => void }
+interface QueuedWrite { ops: BatchOp[], resolve: () => void, reject: (err: unknown) => void }
+
 /**
- * The Merkle session DAG over an abstract-level database. Every append is one atomic batch of
- * nodes and head updates, so a crash at any moment leaves the DAG as it was before or after
- * the whole batch. Appends to one session are serialised; different sessions run in parallel.
+ * The Merkle session DAG over an abstract-level database. Every append is atomic: its nodes
+ * and head updates are written in one batch, so a crash at any moment leaves the DAG as it was
+ * before or after the whole append. Appends to one session are serialised; different sessions
+ * run in parallel.
+ *
+ * Group commit: the appends that reach the database in the same turn of the event loop share
+ * its round trips: their reads go out as one getMany, their writes as one batch (still atomic,
+ * and each append's nodes are exactly the ones it returns). An append resolves only once its
+ * batch is written, so nothing is reported before it is in the database.
  */
 export class SessionDag {
   readonly #db: Db
   readonly #tails = new Map<string, Promise<void>>()
   readonly #batchOptions: { sync: boolean }
+  #reads: QueuedRead[] = []
+  #writes: QueuedWrite[] = []
+  #flushScheduled = false
+  /** nodes of appends not yet written (claimed when checked): no other append may create them meanwhile */
+  readonly #unwritten = new Map<string, HashedNode>()
 
   constructor (db: Db, options: SessionDagOptions = {}) {
     this.#db = db
@@ -65,39 +80,67 @@ export class SessionDag {
    */
   async appendMany (entries: AppendEntry[]): Promise<HashedNode[]> {
     if (entries.length === 0) return []
-    const sessions = [...new Set(entries.map(e => e.session))]
+    const sessions = entries.length === 1 ? [entries[0]!.session] : [...new Set(entries.map(e => e.session))]
     return this.#exclusive(sessions, async () => {
+      const now = Date.now()
       const pending = new Map<string, HashedNode>()
       const heads = new Map<string, string | undefined>()
-      const lookup = async (hash: string): Promise<HashedNode | undefined> => pending.get(hash) ?? this.get(hash)
+      // every key this append reads, read once (a stored node never changes; a head only through
+      // appends to its session, which wait for this one)
+      const reads = new Map<string, Promise<string | undefined>>()
+      const read = (key: string): Promise<string | undefined> => {
+        let p = reads.get(key)
+        if (p === undefined) reads.set(key, p = this.#read(key))
+        return p
+      }
+      const lookup = async (hash: string): Promise<HashedNode | undefined> => {
+        const own = pending.get(hash)
+        if (own !== undefined || !isHash(hash)) return own
+        const v = await read(NODE + hash)
+        return v === undefined ? undefined : { ...JSON.parse(v) as DagNode, hash }
+      }
       const headOf = async (session: string): Promise<string | undefined> => {
-        if (!heads.has(session)) heads.set(session, await this.#db.get(HEAD + session))
+        if (!heads.has(session)) heads.set(session, await read(HEAD + session))
         return heads.get(session)
       }
-      const out: HashedNode[] = []
-      for (const [i, entry] of entries.entries()) {
-        const where = entries.length > 1 ? `entry ${i}: ` : ''
-        try {
-          const node = await this.#prepare(entry, lookup, headOf, pending)
-          pending.set(node.hash, node)
-          heads.set(node.session, node.hash)
-          out.push(node)
-        } catch (err) {
-          if (err instanceof DagError) throw new DagError(where + err.message)
-          throw err
-        }
+      // a new session's first node is known before its head is read (none, when it is new): read
+      // both at once, which saves a round trip for every task the executor records
+      const first = entries[0]!
+      if (first.state === 'init' && first.parents === undefined && isSessionName(first.session)) {
+        read(HEAD + first.session).catch(() => {})
+        const hash = 'payloadHash' in first ? first.payloadHash : undefined
+        const ts = first.ts ?? now
+        if (isHash(hash) && Number.isSafeInteger(ts) && ts >= 0) read(NODE + nodeHash({ state: 'init', ts, parents: [], payloadHash: hash })).catch(() => {})
       }
-      const ops: BatchOp[] = []
-      for (const n of out) ops.push({ type: 'put', key: NODE + n.hash, value: JSON.stringify(storedForm(n)) })
-      for (const s of sessions) ops.push({ type: 'put', key: HEAD + s, value: heads.get(s)! })
-      await this.#db.batch(ops, this.#batchOptions)
-      return out
+      const out: HashedNode[] = []
+      try {
+        for (const [i, entry] of entries.entries()) {
+          const where = entries.length > 1 ? `entry ${i}: ` : ''
+          try {
+            const node = await this.#prepare(entry, now, lookup, headOf, pending)
+            pending.set(node.hash, node)
+            heads.set(node.session, node.hash)
+            out.push(node)
+          } catch (err) {
+            if (err instanceof DagError) throw new DagError(where + err.message)
+            throw err
+          }
+        }
+        const ops: BatchOp[] = []
+        for (const n of out) ops.push({ type: 'put', key: NODE + n.hash, value: JSON.stringify(storedForm(n)) })
+        for (const s of sessions) ops.push({ type: 'put', key: HEAD + s, value: heads.get(s)! })
+        await this.#write(ops)
+        return out
+      } finally {
+        for (const n of out) if (this.#unwritten.get(n.hash) === n) this.#unwritten.delete(n.hash)
+      }
     })
   }
 
   /** Builds one entry's node, refusing anything that would break the session's lifecycle. */
   async #prepare (
     entry: AppendEntry,
+    now: number,
     lookup: (hash: string) => Promise<HashedNode | undefined>,
     headOf: (session: string) => Promise<string | undefined>,
     pendingHashes: ReadonlyMap<string, HashedNode>
@@ -112,7 +155,7 @@ export class SessionDag {
     const headHash = await headOf(session)
     const parentHashes = entry.parents ?? (headHash === undefined ? [] : [headHash])
     if (parentHashes.length > MAX_PARENTS) throw new DagError(`more than ${MAX_PARENTS} parents`)
-    if (new Set(parentHashes).size !== parentHashes.length) throw new DagError('parents has duplicates')
+    if (parentHashes.length > 1 && new Set(parentHashes).size !== parentHashes.length) throw new DagError('parents has duplicates')
     const parents: HashedNode[] = []
     for (const p of parentHashes) {
       const parent = isHash(p) ? await lookup(p) : undefined
@@ -137,18 +180,65 @@ export class SessionDag {
       }
     }
 
-    const latest = Math.max(0, ...parents.map(p => p.ts))
-    const ts = entry.ts ?? Math.max(Date.now(), latest)
+    let latest = 0
+    for (const p of parents) if (p.ts > latest) latest = p.ts
+    const ts = entry.ts ?? Math.max(now, latest)
     if (!Number.isSafeInteger(ts) || ts < 0) throw new DagError('ts must be a non-negative integer (epoch ms)')
     if (ts < latest) throw new DagError(`ts ${ts} precedes a parent's ts ${latest}`)
 
     const node = hashNode({ session, state, ts, parents: parentHashes, payloadHash: hash })
     // node hashes leave the session out, so two sessions can produce the same node. A node
     // with a parent written in this same batch cannot exist yet (stored nodes' parents exist).
+    // Nor can one that another append is about to write: each claims its nodes (#unwritten)
+    // from this check until its batch is written, and the check looks there after reading too.
     const freshParent = parents.some(p => pendingHashes.has(p.hash))
-    const existing = freshParent ? undefined : await lookup(node.hash)
+    const existing = freshParent ? undefined : this.#unwritten.get(node.hash) ?? await lookup(node.hash) ?? this.#unwritten.get(node.hash)
     if (existing !== undefined) throw new DagError(`node ${node.hash} already exists (in session ${JSON.stringify(existing.session)})`)
+    this.#unwritten.set(node.hash, node)
     return node
+  }
+
+  /** One read, sent with every other read queued in this turn of the event loop. */
+  async #read (key: string): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      this.#reads.push({ key, resolve, reject })
+      this.#scheduleFlush()
+    })
+  }
+
+  /** Writes `ops` in the batch of this turn of the event loop; resolves once that batch is written. */
+  async #write (ops: BatchOp[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#writes.push({ ops, resolve, reject })
+      this.#scheduleFlush()
+    })
+  }
+
+  #scheduleFlush (): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    setImmediate(this.#flush)
+  }
+
+  /** Sends the reads and the writes queued this turn: one getMany, one batch. */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false
+    const reads = this.#reads
+    const writes = this.#writes
+    this.#reads = []
+    this.#writes = []
+    if (reads.length === 1 || (reads.length > 1 && this.#db.getMany === undefined)) {
+      for (const r of reads) settle(async () => this.#db.get(r.key), r.resolve, r.reject)
+    } else if (reads.length > 1) {
+      settle(async () => this.#db.getMany!(reads.map(r => r.key)),
+        values => { for (let i = 0; i < reads.length; i++) reads[i]!.resolve(values[i] ?? undefined) },
+        err => { for (const r of reads) r.reject(err) })
+    }
+    if (writes.length === 0) return
+    const ops = writes.length === 1 ? writes[0]!.ops : writes.flatMap(w => w.ops)
+    settle(async () => this.#db.batch(ops, this.#batchOptions),
+      () => { for (const w of writes) w.resolve() },
+      err => { for (const w of writes) w.reject(err) })
   }
 
   async get (hash: string): Promise<HashedNode | undefined> {
@@ -291,6 +381,11 @@ export class SessionDag {
       for (const s of sessions) if (this.#tails.get(s) === mine) this.#tails.delete(s)
     }
   }
+}
+
+/** Runs `op` and hands its outcome, a value or whatever it threw or rejected with, to one of the two. */
+function settle<T> (op: () => Promise<T>, resolve: (value: T) => void, reject: (err: unknown) => void): void {
+  op().then(resolve, reject)
 }
 
 function hashPayload (payload: unknown): string {

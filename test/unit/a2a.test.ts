@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { rankProviders, type ProviderCandidate } from '../../src/a2a/ranking.ts'
 import { AgentDirectory } from '../../src/a2a/directory.ts'
-import { FrameReader, FrameTooLargeError, frame } from '../../src/a2a/frames.ts'
+import { FrameReader, FrameTooLargeError, FrameWriter, frame } from '../../src/a2a/frames.ts'
 import { agentCardProblem, taskCardProblem } from '../../src/a2a/cards.ts'
 import { SkillRegistry, registerBuiltinSkills, ECHO_SKILL } from '../../src/a2a/skills.ts'
 import type { AgentCard } from '../../src/a2a/types.ts'
@@ -94,6 +94,48 @@ describe('stream frames', () => {
         i += n
       }
       assert.deepEqual(out, messages)
+    }
+  })
+
+  test('a writer sends the frames of one turn in one write, in order, readable by the reader', async () => {
+    const sent: Uint8Array[] = []
+    const w = new FrameWriter(b => { sent.push(b) })
+    const messages = ['{"a":1}', '', 'ünïcödé ✓ 𝄞', 'x'.repeat(300)]
+    for (const m of messages) w.write(m)
+    assert.equal(sent.length, 0, 'nothing goes out before the end of the turn')
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(sent.length, 1)
+    assert.deepEqual(Buffer.from(sent[0]!), Buffer.concat(messages.map(m => frame(enc(m)))))
+    assert.deepEqual(new FrameReader(1024).push(sent[0]!).map(dec), messages)
+    // the next turn's frames go in a write of their own; flush() sends at once
+    w.write('later')
+    w.flush()
+    assert.equal(sent.length, 2)
+    assert.deepEqual(new FrameReader(1024).push(sent[1]!).map(dec), ['later'])
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(sent.length, 2, 'a flushed turn sends nothing more')
+    // past 64 KiB of pending text a writer does not wait for the turn to end
+    w.write('y'.repeat(70_000))
+    assert.equal(sent.length, 3)
+    // discard() drops what is pending; a failing send is reported once the turn ends
+    w.write('dropped')
+    w.discard()
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(sent.length, 3)
+    const errors: Error[] = []
+    const failing = new FrameWriter(() => { throw new Error('stream closed') }, err => errors.push(err))
+    failing.write('x')
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepEqual(errors.map(e => e.message), ['stream closed'])
+  })
+
+  test('a reader takes whole frames from one chunk and keeps a partial tail for the next', () => {
+    const messages = ['one', 'two', 'x'.repeat(200), 'four']
+    const bytes = Buffer.concat(messages.map(m => frame(enc(m))))
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const r = new FrameReader(1024)
+      const out = [...r.push(bytes.subarray(0, cut)), ...r.push(new Uint8ArrayList(bytes.subarray(cut)))].map(dec)
+      assert.deepEqual(out, messages, `cut at ${cut}`)
     }
   })
 

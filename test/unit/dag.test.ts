@@ -38,6 +38,25 @@ describe('node hashes', () => {
     assert.equal(payloadHash(payload), payloadHash({ a: { y: true, z: null }, b: [1, 'x'] }), 'key order does not matter')
   })
 
+  test('equals BLAKE3 of canonicalize() for any node, well-formed or not (the direct serialisation is only a shortcut)', () => {
+    const rand = mulberry32(99)
+    const hexOf = (): string => Array.from({ length: 64 }, () => '0123456789abcdef'[Math.floor(rand() * 16)]).join('')
+    const viaCanonical = (n: Pick<DagNode, 'state' | 'ts' | 'parents' | 'payloadHash'>): string =>
+      hex(nobleBlake3(new TextEncoder().encode('bizra-dag-v1:' + canonicalize({ parents: n.parents, payloadHash: n.payloadHash, state: n.state, ts: n.ts }))))
+    for (let i = 0; i < 200; i++) {
+      const n = { state: STATES[Math.floor(rand() * STATES.length)]!, ts: Math.floor(rand() * 2 ** (rand() < 0.1 ? 53 : 41)), parents: Array.from({ length: Math.floor(rand() * 4) }, hexOf), payloadHash: hexOf() }
+      assert.equal(nodeHash(n), viaCanonical(n))
+    }
+    const odd = [
+      { state: 'init', ts: 1.5, parents: [], payloadHash: H('a') },
+      { state: 'init', ts: 1, parents: ['A'.repeat(64)], payloadHash: H('a') },
+      { state: 'init', ts: 1, parents: [], payloadHash: 'x"y' },
+      { state: 'nope', ts: 1, parents: [H('b')], payloadHash: H('a') },
+      { state: 'init', ts: -1, parents: [], payloadHash: H('a') }
+    ] as unknown as DagNode[]
+    for (const n of odd) assert.equal(nodeHash(n), viaCanonical(n))
+  })
+
   test('changes with every hashed field, not with the session label', () => {
     const base = nodeHash(node)
     const variants: DagNode[] = [
@@ -203,6 +222,8 @@ describe('SessionDag', () => {
     const mem = new MemoryLevel<string, string>()
     let stall: (() => void) | undefined
     const stalled = new Promise<void>(resolve => { stall = resolve })
+    let writing: (() => void) | undefined
+    const slowWriting = new Promise<void>(resolve => { writing = resolve })
     const db = new Proxy(mem, {
       get (target, prop, receiver) {
         if (prop !== 'batch') {
@@ -210,18 +231,64 @@ describe('SessionDag', () => {
           return typeof v === 'function' ? v.bind(target) : v
         }
         return async (ops: Array<{ key: string }>, options: object) => {
-          if (ops.some(o => o.key === 'dag!h!slow')) await stalled
+          if (ops.some(o => o.key === 'dag!h!slow')) {
+            writing!()
+            await stalled
+          }
           return target.batch(ops as never, options)
         }
       }
     })
     const dag = new SessionDag(db)
     const slow = dag.append('slow', 'init', { payload: 1 })
+    // appends that reach the database in the same turn share a batch (group commit), and its
+    // fate; one that comes later is written in a batch of its own, even while that one hangs
+    await slowWriting
     const fast = await dag.appendMany(task('fast'))
     assert.equal(fast.length, 5)
     const slowSecond = dag.append('slow', 'active', { payload: 2 })
     stall!()
     assert.deepEqual((await slowSecond).parents, [(await slow).hash])
+  })
+
+  test('group commit: appends in the same turn share one getMany and one batch; each gets exactly the nodes written', async () => {
+    const mem = new MemoryLevel<string, string>()
+    const calls = { get: 0, getMany: 0, batch: 0 }
+    const db = new Proxy(mem, {
+      get (target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver)
+        if (typeof v !== 'function') return v
+        if (prop !== 'get' && prop !== 'getMany' && prop !== 'batch') return v.bind(target)
+        return (...args: unknown[]) => {
+          calls[prop]++
+          return v.apply(target, args)
+        }
+      }
+    })
+    const dag = new SessionDag(db)
+    // a task log's shape: a new session starting at a payload hash, then four more nodes
+    const logged = (n: number): AppendEntry[] => LIFECYCLE.map((state, i) => i === 0
+      ? { session: `task/${n}`, state, payloadHash: payloadHash({ task: n }) }
+      : { session: `task/${n}`, state, payload: { n, i } })
+    const results = await Promise.all(Array.from({ length: 8 }, async (_, n) => dag.appendMany(logged(n))))
+    // one getMany for every head and first node at once, one batch for all 40 nodes and 8 heads
+    assert.deepEqual(calls, { get: 0, getMany: 1, batch: 1 })
+    for (const [n, nodes] of results.entries()) {
+      assert.deepEqual(nodes.map(x => x.state), LIFECYCLE)
+      assert.deepEqual(await dag.head(`task/${n}`), nodes[4])
+      for (const node of nodes) assert.deepEqual(await dag.get(node.hash), node)
+      const proof = await dag.proof(nodes[0]!.hash)
+      assert.deepEqual(proof, { v: 1, nodes, head: nodes[4]!.hash })
+    }
+    assert.deepEqual(await dag.check(), { ok: true, nodes: 40, sessions: 8, problems: [] })
+    // a refused append in the same turn writes nothing and does not disturb the others
+    const mixed = await Promise.allSettled([dag.appendMany(logged(8)), dag.appendMany(logged(3)), dag.appendMany(logged(9))])
+    assert.deepEqual(mixed.map(r => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+    assert.deepEqual(await dag.check(), { ok: true, nodes: 50, sessions: 10, problems: [] })
+    // two sessions creating the same node in the same turn: one is refused, not overwritten
+    const twins = await Promise.allSettled([dag.append('x', 'init', { payload: 'same' }, { ts: 7 }), dag.append('y', 'init', { payload: 'same' }, { ts: 7 })])
+    assert.deepEqual(twins.map(r => r.status).sort(), ['fulfilled', 'rejected'])
+    assert.deepEqual(await dag.check(), { ok: true, nodes: 51, sessions: 11, problems: [] })
   })
 
   test('check() reports tampered nodes, missing parents, stale or missing heads', async () => {
