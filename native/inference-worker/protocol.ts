@@ -81,6 +81,11 @@ export interface InferDone {
   stopReason: 'eos' | 'maxTokens' | 'stop'
 }
 
+/**
+ * Generated text as it comes: one token's text, or the text of the tokens that were ready
+ * together (never held back for more). The frames of a request, joined, are its text; the
+ * number of tokens is the done frame's `tokens`.
+ */
 export interface TokenFrame { id: RequestId, token: string }
 
 export type WorkerErrorCode =

@@ -38,6 +38,48 @@ try {
   process.exit(1)
 }
 
+/**
+ * The text of one infer request on its way to stdout. The first piece is written at once; later
+ * pieces are written on the next turn of the event loop (setImmediate), which comes as soon as
+ * the generation loop has handed the next token's evaluation to llama.cpp's thread: the write
+ * then runs beside that evaluation instead of before it, and pieces that arrived in the same
+ * turn share one frame. Nothing waits for more text than is already there.
+ */
+class TokenOut {
+  readonly #id: RequestId
+  #text = ''
+  #scheduled = false
+  #started = false
+
+  constructor (id: RequestId) {
+    this.#id = id
+  }
+
+  push (text: string): void {
+    if (text === '') return
+    if (!this.#started) {
+      this.#started = true
+      send({ id: this.#id, token: text })
+      return
+    }
+    this.#text += text
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => {
+        this.#scheduled = false
+        this.flush()
+      })
+    }
+  }
+
+  /** writes what is buffered now */
+  flush (): void {
+    if (this.#text === '') return
+    send({ id: this.#id, token: this.#text })
+    this.#text = ''
+  }
+}
+
 /** abort handles of infer requests that have not finished, by request id */
 const running = new Map<RequestId, AbortController>()
 
@@ -66,10 +108,13 @@ async function handle (req: WorkerRequest): Promise<void> {
       if (running.has(req.id)) throw new RequestError('bad_request', `request id ${req.id} is already running`)
       const abort = new AbortController()
       running.set(req.id, abort)
+      const out = new TokenOut(req.id)
       try {
-        const result = await host.infer(req, token => { if (token !== '') send({ id: req.id, token }) }, abort.signal)
+        const result = await host.infer(req, text => out.push(text), abort.signal)
+        out.flush()
         send({ id: req.id, done: true, ...result })
       } finally {
+        out.flush() // text generated before a failure goes out ahead of the error frame
         running.delete(req.id)
       }
     }

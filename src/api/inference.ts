@@ -31,7 +31,13 @@ function statusOf (err: unknown): { status: number, code: string, message: strin
 const openAiError = (status: number, code: string, message: string): { error: { message: string, type: string, param: null, code: string } } =>
   ({ error: { message, type: status === 429 ? 'rate_limit_exceeded' : status < 500 ? 'invalid_request_error' : 'server_error', param: null, code } })
 
-interface ParsedChat { req: ChatRequest, stream: boolean, model: string | undefined }
+interface ParsedChat {
+  req: ChatRequest
+  stream: boolean
+  model: string | undefined
+  /** `stream_options.include_usage`: a last chunk carries the token counts (as OpenAI's) */
+  includeUsage: boolean
+}
 
 /** Validates an OpenAI chat-completions body; throws SkillRejection (-> 400) naming the field. */
 export function parseChatBody (body: unknown): ParsedChat {
@@ -52,9 +58,18 @@ export function parseChatBody (body: unknown): ParsedChat {
   if (b.model !== undefined && typeof b.model !== 'string') throw new SkillRejection('BAD_INPUT', 'model must be a string')
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw new SkillRejection('BAD_INPUT', 'stream must be true or false')
   if (b.n !== undefined && b.n !== null && b.n !== 1) throw new SkillRejection('BAD_INPUT', 'n must be 1')
+  const so = b.stream_options
+  if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw new SkillRejection('BAD_INPUT', 'stream_options must be an object')
+  const includeUsage = (so as { include_usage?: unknown } | null | undefined)?.include_usage
+  if (includeUsage !== undefined && includeUsage !== null && typeof includeUsage !== 'boolean') throw new SkillRejection('BAD_INPUT', 'stream_options.include_usage must be true or false')
   const model = typeof b.model === 'string' && b.model !== '' && b.model !== FEDERATION_MODEL ? b.model : undefined
   if (model !== undefined) req.model = model
-  return { req, stream: b.stream === true, model }
+  return { req, stream: b.stream === true, model, includeUsage: b.stream === true && includeUsage === true }
+}
+
+/** One server-sent event: `data: <JSON, or the string as it is>` and the blank line. */
+function event (data: unknown): string {
+  return `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`
 }
 
 /** The model id a node without a model of its own lists: requests go to a peer that has one. */
@@ -71,10 +86,11 @@ export async function registerInferenceRoutes (app: FastifyInstance, opts: { inf
     return ac
   }
 
-  const sse = (reply: FastifyReply): ((data: unknown) => void) => {
+  /** Starts an event stream; returns a writer of whole events (see `event`), each call one write. */
+  const sse = (reply: FastifyReply): ((events: string) => void) => {
     reply.hijack()
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
-    return (data: unknown) => { if (!reply.raw.writableEnded) reply.raw.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`) }
+    return (events: string) => { if (!reply.raw.writableEnded) reply.raw.write(events) }
   }
 
   app.get('/v1/models', async () => {
@@ -113,34 +129,46 @@ export async function registerInferenceRoutes (app: FastifyInstance, opts: { inf
         return reply.status(e.status).send(openAiError(e.status, e.code, e.message))
       }
     }
-    let send: ((data: unknown) => void) | undefined
+    // One chunk per piece of text the backend hands over: a token, or the tokens that were
+    // already there together (clients concatenate delta.content). With include_usage, the
+    // token count comes in a last chunk with no choices, and the others carry usage: null.
+    let send: ((events: string) => void) | undefined
+    const usageField = parsed.includeUsage ? { usage: null } : {}
     const chunk = (model: string, delta: Record<string, unknown>, finish: string | null): unknown =>
-      ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })
+      ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...usageField })
     const model = parsed.model ?? 'bizra'
+    // a content chunk is chunk(model, { content }, null) written out by hand: one JSON.stringify of a string per piece
+    const contentHead = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"choices":[{"index":0,"delta":{"content":`
+    const contentTail = `},"logprobs":null,"finish_reason":null}]${parsed.includeUsage ? ',"usage":null' : ''}}\n\n`
     try {
       const r = await inference.chat(parsed.req, {
         signal: gone.signal,
         onToken: (text) => {
+          const content = contentHead + JSON.stringify(text) + contentTail
           if (send === undefined) {
             send = sse(reply)
-            send(chunk(model, { role: 'assistant', content: '' }, null))
+            send(event(chunk(model, { role: 'assistant', content: '' }, null)) + content)
+          } else {
+            send(content)
           }
-          send(chunk(model, { content: text }, null))
         }
       })
+      let last = ''
       if (send === undefined) {
         send = sse(reply)
-        send(chunk(r.model, { role: 'assistant', content: '' }, null))
+        last += event(chunk(r.model, { role: 'assistant', content: '' }, null))
       }
-      send(chunk(r.model, {}, r.finishReason))
-      send({ ...(chunk(r.model, {}, null) as object), choices: [], usage: { prompt_tokens: r.promptTokens ?? 0, completion_tokens: r.tokens, total_tokens: (r.promptTokens ?? 0) + r.tokens } })
-      send('[DONE]')
+      last += event(chunk(r.model, {}, r.finishReason))
+      if (parsed.includeUsage) {
+        last += event({ id, object: 'chat.completion.chunk', created, model: r.model, choices: [], usage: { prompt_tokens: r.promptTokens ?? 0, completion_tokens: r.tokens, total_tokens: (r.promptTokens ?? 0) + r.tokens } })
+      }
+      send(last + event('[DONE]'))
       reply.raw.end()
     } catch (err) {
       const e = statusOf(err)
       // before the first token the status can still say what went wrong; after it, the stream does
       if (send === undefined) return reply.status(e.status).send(openAiError(e.status, e.code, e.message))
-      send(openAiError(e.status, e.code, e.message))
+      send(event(openAiError(e.status, e.code, e.message)))
       reply.raw.end()
     }
   })
@@ -170,21 +198,21 @@ export async function registerInferenceRoutes (app: FastifyInstance, opts: { inf
       return reply.status(e.status).send({ error: 'Bad Request', message: e.message })
     }
     const gone = clientGone(req, reply)
-    let send: ((data: unknown) => void) | undefined
+    let send: ((events: string) => void) | undefined
     try {
       const r = await inference.chat(parsed.req, {
         signal: gone.signal,
-        onToken: parsed.stream ? (token) => { send ??= sse(reply); send({ token }) } : undefined
+        onToken: parsed.stream ? (token) => { send ??= sse(reply); send(event({ token })) } : undefined
       })
       const result = { text: r.text, model: r.model, provider: r.provider, tokens: r.tokens, promptTokens: r.promptTokens, finishReason: r.finishReason, firstTokenMs: r.firstTokenMs }
       if (!parsed.stream) return result
       send ??= sse(reply)
-      send({ done: true, ...result })
+      send(event({ done: true, ...result }))
       reply.raw.end()
     } catch (err) {
       const e = statusOf(err)
       if (send === undefined) return reply.status(e.status).send({ error: e.code, message: e.message })
-      send({ error: e.code, message: e.message })
+      send(event({ error: e.code, message: e.message }))
       reply.raw.end()
     }
   })

@@ -58,6 +58,11 @@ export interface InferenceBackend {
   readonly kind: 'worker' | 'http'
   /** models ready to generate */
   loaded (): Promise<ModelEntry[]>
+  /**
+   * Whether the backend holds a model, answered from what it knows without asking the model
+   * runner (no round trip on every request); undefined when it cannot tell without asking.
+   */
+  hasModel?: () => boolean | undefined
   /** loads a GGUF file (worker only); `onProgress` gets 0..1 */
   load?: (path: string, onProgress?: (fraction: number) => void) => Promise<ModelEntry>
   unload?: (id: string) => Promise<void>

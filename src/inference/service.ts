@@ -101,7 +101,8 @@ export class InferenceService {
   /** Runs a chat locally when a model is ready, else routes it to a peer offering `infer`. */
   async chat (req: ChatRequest, options: ChatOptions = {}): Promise<ChatResult> {
     const self = this.#init.a2a.agentCard().peerId
-    if ((await this.loaded().catch(() => [])).length > 0) {
+    const b = this.#init.backend
+    if (b !== null && (b.hasModel?.() ?? (await b.loaded().catch(() => [])).length > 0)) {
       const r = await this.#init.backend!.generate({ ...req, onToken: options.onToken, signal: options.signal })
       return { ...r, provider: self }
     }

@@ -10,6 +10,8 @@ export class WorkerBackend implements InferenceBackend {
   readonly kind = 'worker' as const
   readonly #options: WorkerClientOptions
   #client: Promise<InferenceWorkerClient> | undefined
+  /** #client once it has started */
+  #started: InferenceWorkerClient | undefined
   #closed = false
 
   constructor (options: WorkerClientOptions = {}) {
@@ -30,10 +32,15 @@ export class WorkerBackend implements InferenceBackend {
     await this.#call(async c => c.unload(id))
   }
 
+  /** from the client's record of its loads: no round trip to the worker */
+  hasModel (): boolean {
+    return this.#client !== undefined && this.#started !== undefined && this.#started.models.length > 0
+  }
+
   async generate (req: GenerateRequest): Promise<GenerateResult> {
     if (this.#client === undefined) throw new InferenceError('no_model', 'no model is loaded on this node')
     const client = await this.#client
-    const model = req.model ?? (await client.list())[0]?.model
+    const model = req.model ?? client.models[0] ?? (await client.list())[0]?.model
     if (model === undefined) throw new InferenceError('no_model', 'no model is loaded on this node')
     const r = await this.#call(async c => c.infer(
       { model, messages: req.messages, maxTokens: req.maxTokens, seed: req.seed, temperature: req.temperature },
@@ -46,6 +53,7 @@ export class WorkerBackend implements InferenceBackend {
     this.#closed = true
     const c = this.#client
     this.#client = undefined
+    this.#started = undefined
     if (c !== undefined) await (await c.catch(() => undefined))?.close()
   }
 
@@ -55,6 +63,7 @@ export class WorkerBackend implements InferenceBackend {
     let client: InferenceWorkerClient
     try {
       client = await this.#client
+      if (!this.#closed) this.#started = client
     } catch (err) {
       this.#client = undefined
       throw new InferenceError('worker_unavailable', `the inference worker did not start: ${(err as Error).message}`)

@@ -161,6 +161,11 @@ export class InferenceWorkerClient {
     return this.#restarts
   }
 
+  /** the models this client has loaded, by name, in load order (loaded again after a restart) */
+  get models (): string[] {
+    return [...this.#models.keys()]
+  }
+
   /** requests admitted and not yet answered */
   get pending (): number {
     let n = 0
@@ -337,12 +342,29 @@ export class InferenceWorkerClient {
         this.#kill(`inference worker wrote an unreadable frame (${(err as Error).message})`)
         return
       }
+      // token frames of one request that came in the same read are passed on as one piece:
+      // they are all here already, and one call costs the listener (an SSE write, say) once
+      let run: { id: unknown, text: string } | undefined
       for (const frame of frames) {
-        const f = frame as { event?: string, id?: unknown, error?: { message?: string } }
+        const f = frame as { event?: string, id?: unknown, token?: unknown, error?: { message?: string } }
+        if (typeof f.token === 'string' && f.event === undefined) {
+          if (run !== undefined && run.id === f.id) {
+            run.text += f.token
+            continue
+          }
+          if (run !== undefined) this.#onToken(run.id, run.text)
+          run = { id: f.id, text: f.token }
+          continue
+        }
+        if (run !== undefined) {
+          this.#onToken(run.id, run.text)
+          run = undefined
+        }
         if (f.event === 'ready') onReady?.(frame as { pid: number, gpu: string | false })
         else if (f.event === 'fatal') onStartFailure?.(f.error?.message ?? 'fatal error')
         else this.#onFrame(frame)
       }
+      if (run !== undefined) this.#onToken(run.id, run.text)
     })
     child.stdout!.on('error', () => {})
     child.stdin!.on('error', () => {}) // EPIPE once the worker is gone; the exit handler does the rest
@@ -417,11 +439,7 @@ export class InferenceWorkerClient {
     const p = typeof f.id === 'number' ? this.#pending.get(f.id) : undefined
     if (p === undefined) return // the answer to a request that timed out or was canceled
     if (typeof f.token === 'string') {
-      try {
-        p.onToken?.(f.token)
-      } catch {
-        // a throwing callback must not break the stream for other requests
-      }
+      this.#onToken(f.id, f.token)
     } else if (typeof f.progress === 'number') {
       try {
         p.onProgress?.(f.progress)
@@ -435,6 +453,16 @@ export class InferenceWorkerClient {
       this.#settle(p, new InferenceError((f.error.code ?? 'internal') as InferenceErrorCode, f.error.message ?? 'inference worker error'))
     } else {
       this.#settle(p, undefined, f.result)
+    }
+  }
+
+  #onToken (id: unknown, text: string): void {
+    const p = typeof id === 'number' ? this.#pending.get(id) : undefined
+    if (p === undefined) return // a request that timed out or was canceled
+    try {
+      p.onToken?.(text)
+    } catch {
+      // a throwing callback must not break the stream for other requests
     }
   }
 

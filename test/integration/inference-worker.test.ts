@@ -201,7 +201,8 @@ describe('inference worker client', () => {
       onToken: t => { pieces.push(t); events.push('token') }
     }).then(r => { events.push('done'); return r })
     const r = await pending
-    assert.ok(pieces.length >= 10, `${pieces.length} pieces`)
+    // a piece is a token's text, or several tokens' text when they were ready together
+    assert.ok(pieces.length >= 2, `${pieces.length} pieces`)
     assert.equal(events.at(-1), 'done')
     assert.equal(events.indexOf('done'), pieces.length)
     assert.equal(pieces.join(''), r.text)
@@ -214,7 +215,8 @@ describe('inference worker client', () => {
       streamed.push(step.value)
       step = await it.next()
     }
-    assert.deepEqual(streamed, pieces)
+    assert.ok(streamed.length >= 2, `${streamed.length} pieces`)
+    assert.equal(streamed.join(''), r.text)
     assert.equal(step.value.text, r.text)
   })
 

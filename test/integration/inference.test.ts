@@ -81,6 +81,26 @@ describe('inference: the worker, the OpenAI-compatible API, and routing to a pee
     assert.equal(pieces.join(''), text)
   })
 
+  test('stream_options.include_usage: the openai client gets the token count in a last chunk with no choices, as from OpenAI', async () => {
+    const c = client(b)
+    const text = (await c.chat.completions.create({ model: 'tiny-7', ...ask })).choices[0]!.message.content!
+    const chunks = []
+    for await (const chunk of await c.chat.completions.create({ model: 'tiny-7', ...ask, stream: true, stream_options: { include_usage: true } })) chunks.push(chunk)
+    const last = chunks.at(-1)!
+    assert.deepEqual(last.choices, [])
+    assert.equal(last.usage?.completion_tokens, 24, 'every generated token counted, however many share a chunk')
+    assert.equal(last.usage?.total_tokens, (last.usage?.prompt_tokens ?? 0) + 24)
+    for (const chunk of chunks.slice(0, -1)) assert.equal(chunk.usage, null, 'the other chunks carry usage: null')
+    assert.equal(chunks.map(ch => ch.choices[0]?.delta?.content ?? '').join(''), text)
+    assert.equal(chunks.at(-2)!.choices[0]!.finish_reason, 'length')
+
+    // not asked for: no usage chunk, and no usage field
+    const plain = []
+    for await (const chunk of await c.chat.completions.create({ model: 'tiny-7', ...ask, stream: true })) plain.push(chunk)
+    assert.ok(plain.every(ch => ch.choices.length === 1 && !('usage' in ch)))
+    await assert.rejects(c.chat.completions.create({ model: 'tiny-7', ...ask, stream: true, stream_options: { include_usage: 'yes' as unknown as boolean } }), (err: any) => err.status === 400 && /include_usage/.test(err.message))
+  })
+
   test('node A without a model answers a chat completion through node B over A2A, streaming too', async () => {
     const direct = (await client(b).chat.completions.create({ model: 'tiny-7', ...ask })).choices[0]!.message.content
     const viaA = await client(a).chat.completions.create({ model: FEDERATION_MODEL, ...ask })
