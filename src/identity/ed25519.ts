@@ -36,28 +36,3 @@ export function verifyBytes (publicKey: KeyObject, data: Uint8Array, signature: 
   if (signature.length !== SIGNATURE_LENGTH) return false
   return verify(null, data, publicKey, signature)
 }
-
-// The thread pool is shared with LevelDB and the file system: keep a few verifications in
-// flight there and queue the rest here, so a gossip burst never starves a database write.
-const MAX_VERIFIES_IN_FLIGHT = 4
-let verifiesInFlight = 0
-const waitingVerifies: Array<() => void> = []
-
-/**
- * verifyBytes on libuv's thread pool (node:crypto with a callback): the caller's thread only
- * queues the work. Resolves false for a bad signature, never rejects for one.
- */
-export async function verifyBytesAsync (publicKey: KeyObject, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  if (signature.length !== SIGNATURE_LENGTH) return false
-  if (verifiesInFlight < MAX_VERIFIES_IN_FLIGHT) verifiesInFlight++
-  else await new Promise<void>(resolve => { waitingVerifies.push(resolve) }) // a finishing verify hands us its slot
-  try {
-    return await new Promise<boolean>((resolve, reject) => {
-      verify(null, data, publicKey, signature, (err, ok) => { if (err != null) reject(err); else resolve(ok) })
-    })
-  } finally {
-    const next = waitingVerifies.shift()
-    if (next !== undefined) next()
-    else verifiesInFlight--
-  }
-}

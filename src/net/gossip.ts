@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type GossipSub, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { createEnvelope, verifyEnvelopeAsync, type CreateEnvelopeOptions, type Envelope } from '../pci/envelope.ts'
+import { createEnvelope, verifyEnvelope, type CreateEnvelopeOptions, type Envelope } from '../pci/envelope.ts'
 import { ReplayCache } from '../pci/replay.ts'
 import { RejectCode } from '../pci/codes.ts'
 import { checkEnvelopeGates } from '../governance/gates.ts'
@@ -46,12 +46,7 @@ export type Validation =
 /** Checks one envelope type's payload beyond the envelope: returns the problem, or undefined. */
 export type PayloadCheck = (envelope: Envelope) => string | undefined
 
-/**
- * The signature is checked on libuv's thread pool (verifyEnvelopeAsync): gossipsub awaits the
- * validator, so many messages are in validation at once and the event loop, which every peer
- * connection shares, is not held for the ~0.1 ms each Ed25519 verification takes.
- */
-export async function validateGossip (data: Uint8Array, init: { constitution: Constitution, replay: ReplayCache, now: number, payloadChecks?: ReadonlyMap<string, PayloadCheck> }): Promise<Validation> {
+export function validateGossip (data: Uint8Array, init: { constitution: Constitution, replay: ReplayCache, now: number, payloadChecks?: ReadonlyMap<string, PayloadCheck> }): Validation {
   if (data.length > MAX_GOSSIP_BYTES) return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'message too large' }
   let parsed: unknown
   try {
@@ -59,7 +54,7 @@ export async function validateGossip (data: Uint8Array, init: { constitution: Co
   } catch {
     return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' }
   }
-  const verified = await verifyEnvelopeAsync(parsed, { constitution: init.constitution, replay: init.replay, now: init.now })
+  const verified = verifyEnvelope(parsed, { constitution: init.constitution, replay: init.replay, now: init.now })
   if (!verified.ok) {
     const stale = verified.code === RejectCode.TTL_EXPIRED || verified.code === RejectCode.REPLAY
     return { action: stale ? 'ignore' : 'reject', code: verified.code, reason: verified.reason }
@@ -144,10 +139,10 @@ export class SignedGossip {
     return () => this.#rejectHandlers.delete(handler)
   }
 
-  readonly #validate = async (from: PeerId, msg: Message): Promise<TopicValidatorResult> => {
+  readonly #validate = (from: PeerId, msg: Message): TopicValidatorResult => {
     let v: Validation
     try {
-      v = await validateGossip(msg.data, { constitution: this.#constitution, replay: this.#replay, now: this.#now(), payloadChecks: this.#payloadChecks })
+      v = validateGossip(msg.data, { constitution: this.#constitution, replay: this.#replay, now: this.#now(), payloadChecks: this.#payloadChecks })
     } catch (err) {
       // our own bug must never cost an honest peer its score
       v = { action: 'ignore', code: 'INTERNAL', reason: (err as Error).message }

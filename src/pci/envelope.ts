@@ -4,8 +4,7 @@ import { pciDigest } from './digest.ts'
 import { RejectCode } from './codes.ts'
 import { ReplayCache } from './replay.ts'
 import { peerKeys, PeerKeyError } from '../identity/peer-key.ts'
-import { verifyBytes, verifyBytesAsync } from '../identity/ed25519.ts'
-import type { KeyObject } from 'node:crypto'
+import { verifyBytes } from '../identity/ed25519.ts'
 import type { NodeIdentity } from '../identity/identity.ts'
 import { DEFAULT_CONSTITUTION, type Constitution } from '../governance/constitution.ts'
 
@@ -155,47 +154,13 @@ export const defaultReplayCache = new ReplayCache()
  */
 export function verifyEnvelope (input: unknown, options: VerifyOptions = {}): VerifyResult {
   try {
-    const checked = checkBeforeSignature(input, options)
-    if ('ok' in checked) return checked
-    return checkAfterSignature(checked, verifyBytes(checked.publicKey, checked.digest, checked.sig), options)
+    return verifyUnsafe(input, options)
   } catch (err) {
-    return unverifiable(err)
+    return reject(RejectCode.MALFORMED_ENVELOPE, `unverifiable: ${(err as Error)?.message ?? String(err)}`)
   }
 }
 
-/**
- * verifyEnvelope with the Ed25519 check on libuv's thread pool: the same checks in the same
- * order and the same results, but the calling thread spends microseconds per envelope instead
- * of the ~0.1 ms the signature takes, so a node validating gossip keeps its event loop free
- * and uses every core. Never rejects.
- */
-export async function verifyEnvelopeAsync (input: unknown, options: VerifyOptions = {}): Promise<VerifyResult> {
-  try {
-    const checked = checkBeforeSignature(input, options)
-    if ('ok' in checked) return checked
-    const signatureOk = await verifyBytesAsync(checked.publicKey, checked.digest, checked.sig)
-    return checkAfterSignature(checked, signatureOk, options)
-  } catch (err) {
-    return unverifiable(err)
-  }
-}
-
-const unverifiable = (err: unknown): VerifyResult =>
-  reject(RejectCode.MALFORMED_ENVELOPE, `unverifiable: ${(err as Error)?.message ?? String(err)}`)
-
-/** An envelope that passed every check up to its signature, with what the signature check needs. */
-interface SignatureCheck {
-  e: Envelope
-  publicKey: KeyObject
-  digest: Uint8Array
-  sig: Uint8Array
-  expiresAt: number
-  now: number
-  constitution: Constitution
-}
-
-/** R005 and R001, then the digest and key for R002. */
-function checkBeforeSignature (input: unknown, options: VerifyOptions): VerifyResult | SignatureCheck {
+function verifyUnsafe (input: unknown, options: VerifyOptions): VerifyResult {
   const constitution = options.constitution ?? DEFAULT_CONSTITUTION
   const now = options.now ?? Date.now()
 
@@ -240,21 +205,18 @@ function checkBeforeSignature (input: unknown, options: VerifyOptions): VerifyRe
   const expiresAt = issued + e.ttl * 1000 + skewMs
   if (now > expiresAt) return reject(RejectCode.TTL_EXPIRED, `expired at ${new Date(issued + e.ttl * 1000).toISOString()}`)
 
-  return { e, publicKey, digest: pciDigest(canonical), sig: Buffer.from(e.sig, 'base64url'), expiresAt, now, constitution }
-}
-
-/** R002's outcome, then R003, R004 and R006. */
-function checkAfterSignature (c: SignatureCheck, signatureOk: boolean, options: VerifyOptions): VerifyResult {
-  const { e, constitution } = c
-  if (!signatureOk) return reject(RejectCode.INVALID_SIGNATURE, 'signature does not match sender and content')
+  const digest = pciDigest(canonical)
+  if (!verifyBytes(publicKey, digest, Buffer.from(e.sig, 'base64url'))) {
+    return reject(RejectCode.INVALID_SIGNATURE, 'signature does not match sender and content')
+  }
   if (e.ihsan < constitution.ihsan) return reject(RejectCode.IHSAN_BELOW_THRESHOLD, `ihsan ${e.ihsan} < ${constitution.ihsan}`)
   if (e.snr < constitution.snr) return reject(RejectCode.SNR_BELOW_THRESHOLD, `snr ${e.snr} < ${constitution.snr}`)
 
   const replay = options.replay ?? defaultReplayCache
-  if (replay !== false && !replay.checkAndAdd(e.sender + ':' + e.nonce, c.expiresAt, c.now)) {
+  if (replay !== false && !replay.checkAndAdd(e.sender + ':' + e.nonce, expiresAt, now)) {
     return reject(RejectCode.REPLAY, `nonce ${e.nonce} already seen from this sender`)
   }
-  return { ok: true, envelope: e, digest: c.digest }
+  return { ok: true, envelope: e, digest }
 }
 
 /** Schema of a received envelope (all but sig); returns the first problem or undefined. */
