@@ -40,7 +40,8 @@ async function startNode (key: string, bootstrap: string[]): Promise<BizraNode> 
     home: tempDir('bz-bench-a2a-'),
     logger: false,
     ipc: false,
-    config: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, api: null, swarmKey: key, heartbeatMs: 1000 }
+    // the default membership heartbeat (10 s), as a node runs
+    config: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, api: null, swarmKey: key }
   })
   await node.libp2p.handle(ECHO_PROTOCOL, async (stream) => {
     const lp = lpStream(stream)
