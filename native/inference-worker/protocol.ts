@@ -82,11 +82,14 @@ export interface InferDone {
 }
 
 /**
- * Generated text as it comes: one token's text, or the text of the tokens that were ready
- * together (never held back for more). The frames of a request, joined, are its text; the
- * number of tokens is the done frame's `tokens`.
+ * Generated text as it comes: the first token's text at once, then at most one frame every
+ * STREAM_INTERVAL_MS with the text generated meanwhile. The frames of a request, joined, are
+ * its text; the number of tokens is the done frame's `tokens`.
  */
 export interface TokenFrame { id: RequestId, token: string }
+
+/** the most often a worker writes a request's text after its first token (ms) */
+export const STREAM_INTERVAL_MS = 4
 
 export type WorkerErrorCode =
   | 'bad_request' | 'unknown_op' | 'model_not_found' | 'bad_model' | 'model_not_loaded' | 'model_exists'
