@@ -89,7 +89,7 @@ export interface InferDone {
 export interface TokenFrame { id: RequestId, token: string }
 
 /** the most often a worker writes a request's text after its first token (ms) */
-export const STREAM_INTERVAL_MS = 4
+export const STREAM_INTERVAL_MS = 8
 
 export type WorkerErrorCode =
   | 'bad_request' | 'unknown_op' | 'model_not_found' | 'bad_model' | 'model_not_loaded' | 'model_exists'
