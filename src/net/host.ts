@@ -2,6 +2,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import './yamux-window.ts'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
@@ -124,6 +125,10 @@ export async function createHost (options: HostOptions): Promise<Host> {
         D: options.meshDegree ?? 6,
         directPeers: options.directPeers ?? [],
         maxInboundDataLength: MAX_GOSSIP_BYTES + 64 * 1024,
+        // IDONTWANT (gossipsub 1.2) for messages of 1 KiB and more, go-libp2p's threshold (js
+        // defaults to 512 B). Most envelopes (votes, heartbeats, cards) are 0.5-1 KiB: for them
+        // an IDONTWANT to every mesh peer costs as many frames as the duplicates it might save
+        idontwantMinDataSize: 1024,
         scoreParams: {
           topics: topicScores(),
           // gossipsub's Sybil defence penalises more than 10 peers seen from one IP address

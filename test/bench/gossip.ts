@@ -6,7 +6,8 @@
  * validator. Latency = receive time - publish time on the one process clock, measured on a
  * steady stream (BENCH_STREAM_RATE envelopes/s, default 40) so that it shows propagation, not
  * the queue a back-to-back burst builds; throughput and the ratio come from the bursts. The
- * stream runs after the bursts, once the nodes' start-up work (DHT dials, identify) is over.
+ * stream runs after the bursts, once the nodes' start-up work (DHT dials, identify) is over and
+ * the bursts' queues have drained.
  * Last line: one JSON object.
  */
 import { mulberry32 } from '../helpers/random.ts'
@@ -117,15 +118,35 @@ async function burst (kind: 'signed' | 'raw', count = BURST, intervalMs = 0): Pr
   return { latencies, wallMs: last - first }
 }
 
+/**
+ * Waits until the nodes have worked off what the bursts left behind (duplicates still queued on
+ * connections, IDONTWANTs, gossip of the burst's ids) so the stream measures propagation, not
+ * that queue: until the event loop is busy less than a third of a 250 ms window (10 s at most).
+ */
+async function quiet (): Promise<void> {
+  const deadline = Date.now() + 10_000
+  let before = performance.eventLoopUtilization()
+  while (Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 250))
+    const now = performance.eventLoopUtilization()
+    if (performance.eventLoopUtilization(now, before).utilization < 0.33) return
+    before = now
+  }
+}
+
 // alternate the two kinds so drift affects both alike; keep the median round of each
 const STREAM_RATE = Number(process.env.BENCH_STREAM_RATE ?? 40)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const signedRuns: Run[] = []
 const rawRuns: Run[] = []
 for (let r = 0; r < rounds; r++) {
+  // each burst starts once the previous one's leftovers (duplicates, IDONTWANTs) are worked off
+  await quiet()
   rawRuns.push(await burst('raw'))
+  await quiet()
   signedRuns.push(await burst('signed'))
 }
+await quiet()
 const stream = await burst('signed', 100, 1000 / STREAM_RATE)
 const rate = (run: Run): number => run.latencies.length / (run.wallMs / 1000)
 const pick = (runs: Run[]): Run => runs.slice().sort((a, b) => rate(a) - rate(b))[runs.length >> 1]!
