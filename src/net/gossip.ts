@@ -1,6 +1,7 @@
 import { TopicValidatorResult, type GossipSub, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { createEnvelope, verifyEnvelope, type CreateEnvelopeOptions, type Envelope } from '../pci/envelope.ts'
+import { createEnvelope, recordNonce, replayed, verifyEnvelope, type CreateEnvelopeOptions, type Envelope } from '../pci/envelope.ts'
+import { sharedVerifyThread, type VerifyThread } from '../pci/verify-thread.ts'
 import { ReplayCache } from '../pci/replay.ts'
 import { RejectCode } from '../pci/codes.ts'
 import { checkEnvelopeGates } from '../governance/gates.ts'
@@ -29,6 +30,12 @@ export interface SignedGossipInit {
   constitution: Constitution
   now?: () => number
   replayCacheSize?: number
+  /**
+   * Where envelopes are verified: 'thread' on the process's verification thread (a second core
+   * checks signatures while this event loop moves messages), 'inline' on this thread. Default
+   * 'thread' where the machine has more than one core.
+   */
+  verify?: 'thread' | 'inline'
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -46,15 +53,44 @@ export type Validation =
 /** Checks one envelope type's payload beyond the envelope: returns the problem, or undefined. */
 export type PayloadCheck = (envelope: Envelope) => string | undefined
 
-export function validateGossip (data: Uint8Array, init: { constitution: Constitution, replay: ReplayCache, now: number, payloadChecks?: ReadonlyMap<string, PayloadCheck> }): Validation {
-  if (data.length > MAX_GOSSIP_BYTES) return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'message too large' }
-  let parsed: unknown
+export interface GossipValidationInit {
+  constitution: Constitution
+  replay: ReplayCache
+  now: number
+  payloadChecks?: ReadonlyMap<string, PayloadCheck>
+}
+
+export function validateGossip (data: Uint8Array, init: GossipValidationInit): Validation {
+  const parsed = parseGossip(data)
+  if (!parsed.ok) return parsed.validation
+  return afterVerification(verifyEnvelope(parsed.value, init), init)
+}
+
+/**
+ * validateGossip with the envelope checks (all but the replay cache) run on a verification
+ * thread; same verdicts. The bytes are parsed here once more when they pass.
+ */
+export async function validateGossipOnThread (data: Uint8Array, thread: VerifyThread, init: GossipValidationInit): Promise<Validation> {
+  if (data.length > MAX_GOSSIP_BYTES) return tooLarge
+  const verdict = await thread.check(data, init.now, init.constitution)
+  if (!verdict.ok) return afterVerification(verdict, init)
+  const envelope = JSON.parse(decoder.decode(data)) as Envelope
+  return afterVerification(recordNonce(envelope, init.replay, init.constitution, init.now) ? { ok: true, envelope } : replayed(envelope), init)
+}
+
+const tooLarge: Validation = { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'message too large' }
+
+function parseGossip (data: Uint8Array): { ok: true, value: unknown } | { ok: false, validation: Validation } {
+  if (data.length > MAX_GOSSIP_BYTES) return { ok: false, validation: tooLarge }
   try {
-    parsed = JSON.parse(decoder.decode(data))
+    return { ok: true, value: JSON.parse(decoder.decode(data)) }
   } catch {
-    return { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' }
+    return { ok: false, validation: { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' } }
   }
-  const verified = verifyEnvelope(parsed, { constitution: init.constitution, replay: init.replay, now: init.now })
+}
+
+/** the stale/invalid split, then the gate chain and the payload check of the type */
+function afterVerification (verified: { ok: true, envelope: Envelope } | { ok: false, code: string, reason: string }, init: GossipValidationInit): Validation {
   if (!verified.ok) {
     const stale = verified.code === RejectCode.TTL_EXPIRED || verified.code === RejectCode.REPLAY
     return { action: stale ? 'ignore' : 'reject', code: verified.code, reason: verified.reason }
@@ -66,6 +102,9 @@ export function validateGossip (data: Uint8Array, init: { constitution: Constitu
   return { action: 'accept', envelope: verified.envelope }
 }
 
+/** our own bug must never cost an honest peer its score */
+const ourBug = (err: unknown): Validation => ({ action: 'ignore', code: 'INTERNAL', reason: (err as Error)?.message ?? String(err) })
+
 /**
  * The node's side of the four federation topics: publishes envelopes and validates every
  * incoming message before gossipsub forwards it. Handlers only ever see verified messages.
@@ -76,6 +115,7 @@ export class SignedGossip {
   readonly #constitution: Constitution
   readonly #now: () => number
   readonly #replay: ReplayCache
+  readonly #thread: VerifyThread | undefined
   // The validator and the 'message' event see the same Message object: remember what the
   // validator verified so that nothing is parsed or verified twice.
   readonly #verified = new WeakMap<Message, Envelope>()
@@ -90,6 +130,7 @@ export class SignedGossip {
     this.#constitution = init.constitution
     this.#now = init.now ?? Date.now
     this.#replay = new ReplayCache(init.replayCacheSize ?? 100_000)
+    this.#thread = init.verify === 'inline' ? undefined : sharedVerifyThread()
   }
 
   start (): void {
@@ -139,14 +180,24 @@ export class SignedGossip {
     return () => this.#rejectHandlers.delete(handler)
   }
 
-  readonly #validate = (from: PeerId, msg: Message): TopicValidatorResult => {
-    let v: Validation
-    try {
-      v = validateGossip(msg.data, { constitution: this.#constitution, replay: this.#replay, now: this.#now(), payloadChecks: this.#payloadChecks })
-    } catch (err) {
-      // our own bug must never cost an honest peer its score
-      v = { action: 'ignore', code: 'INTERNAL', reason: (err as Error).message }
+  readonly #validate = (from: PeerId, msg: Message): TopicValidatorResult | Promise<TopicValidatorResult> => {
+    const init = { constitution: this.#constitution, replay: this.#replay, now: this.#now(), payloadChecks: this.#payloadChecks }
+    if (this.#thread === undefined) {
+      let v: Validation
+      try {
+        v = validateGossip(msg.data, init)
+      } catch (err) {
+        v = ourBug(err)
+      }
+      return this.#verdict(from, msg, v)
     }
+    return validateGossipOnThread(msg.data, this.#thread, init).then(
+      v => this.#verdict(from, msg, v),
+      err => this.#verdict(from, msg, ourBug(err))
+    )
+  }
+
+  #verdict (from: PeerId, msg: Message, v: Validation): TopicValidatorResult {
     if (v.action === 'accept') {
       this.#verified.set(msg, v.envelope)
       return TopicValidatorResult.Accept

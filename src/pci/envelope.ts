@@ -213,11 +213,20 @@ function verifyUnsafe (input: unknown, options: VerifyOptions): VerifyResult {
   if (e.snr < constitution.snr) return reject(RejectCode.SNR_BELOW_THRESHOLD, `snr ${e.snr} < ${constitution.snr}`)
 
   const replay = options.replay ?? defaultReplayCache
-  if (replay !== false && !replay.checkAndAdd(e.sender + ':' + e.nonce, expiresAt, now)) {
-    return reject(RejectCode.REPLAY, `nonce ${e.nonce} already seen from this sender`)
-  }
+  if (replay !== false && !recordNonce(e, replay, constitution, now)) return replayed(e)
   return { ok: true, envelope: e, digest }
 }
+
+/**
+ * The R006 step alone, for an envelope whose other checks passed elsewhere (a worker thread:
+ * verify-thread.ts): records its nonce until the envelope expires; false if it was seen already.
+ */
+export function recordNonce (e: Envelope, replay: ReplayCache, constitution: Constitution, now: number): boolean {
+  const expiresAt = Date.parse(e.ts) + e.ttl * 1000 + constitution.clockSkewS * 1000
+  return replay.checkAndAdd(e.sender + ':' + e.nonce, expiresAt, now)
+}
+
+export const replayed = (e: Envelope): VerifyResult => reject(RejectCode.REPLAY, `nonce ${e.nonce} already seen from this sender`)
 
 /** Schema of a received envelope (all but sig); returns the first problem or undefined. */
 function checkFields (e: Omit<Envelope, 'sig'>, maxTtl: number): string | undefined {

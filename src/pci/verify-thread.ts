@@ -1,0 +1,190 @@
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import type { Constitution } from '../governance/constitution.ts'
+import { RejectCode } from './codes.ts'
+import { verifyEnvelope } from './envelope.ts'
+
+/** The worker's verdict on one envelope: everything verifyEnvelope checks but the replay cache. */
+export type ThreadVerdict = { ok: true } | { ok: false, code: RejectCode, reason: string }
+
+/** To the worker: envelopes (UTF-8 JSON) back to back, all checked against one constitution. */
+export interface VerifyBatch {
+  id: number
+  constitution: Constitution
+  bytes: ArrayBuffer
+  /** envelope i is bytes[ends[i - 1] ?? 0 .. ends[i]) */
+  ends: ArrayBuffer
+  /** the time (epoch ms) each envelope's TTL is checked against */
+  nows: ArrayBuffer
+}
+
+/** From the worker: the envelopes that failed, by index; every other one passed. */
+export interface VerifyAnswer {
+  id: number
+  failed: Array<[index: number, code: RejectCode, reason: string]>
+}
+
+/** envelopes per batch: ~6 ms of the worker's time, so answers come back while the loop runs */
+const MAX_BATCH = 64
+/** batches out at once: the worker has the next one when it finishes one */
+const MAX_IN_FLIGHT = 2
+
+interface Check {
+  bytes: Uint8Array
+  now: number
+  constitution: Constitution
+  resolve: (verdict: ThreadVerdict) => void
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * verifyEnvelope without the replay check, on the calling thread: what the worker runs for each
+ * envelope of a batch, and what checks run as when there is no worker.
+ */
+export function verifyEnvelopeBytes (bytes: Uint8Array, now: number, constitution: Constitution): ThreadVerdict {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(decoder.decode(bytes))
+  } catch {
+    return { ok: false, code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' }
+  }
+  const v = verifyEnvelope(parsed, { constitution, now, replay: false })
+  return v.ok ? { ok: true } : { ok: false, code: v.code, reason: v.reason }
+}
+
+/**
+ * Envelope verification on a worker thread, so that a node busy with gossip checks signatures
+ * on a second core while its event loop keeps moving messages. The worker runs verifyEnvelope
+ * (schema, TTL, digest, Ed25519 on node:crypto, Ihsan, SNR) on the message bytes; the caller
+ * then parses them once more for itself and checks its replay cache, which stays on its thread.
+ *
+ * Envelopes asked for before the current microtasks end go to the worker as one batch (one
+ * buffer, transferred) and come back as one answer. With MAX_IN_FLIGHT batches out, further
+ * envelopes queue and leave together when an answer comes, at most MAX_BATCH at a time. A lone
+ * message waits for no one; under load one hop serves many; and small batches keep both threads
+ * busy at once (one large batch leaves the event loop idle while the worker works through it,
+ * then the worker idle while the loop forwards). A flush per event-loop turn (setImmediate)
+ * starved: with many peers on loopback the poll phase finds readable sockets for seconds.
+ *
+ * If the worker cannot start or dies, the envelopes it held and every later one are checked
+ * inline: nothing is lost and no valid message is refused.
+ */
+export class VerifyThread {
+  #worker: Worker | undefined
+  #broken = false
+  #queue: Check[] = []
+  #flushScheduled = false
+  #nextId = 1
+  readonly #inFlight = new Map<number, Check[]>()
+
+  /** batches sent to the worker so far */
+  batches = 0
+
+  check (bytes: Uint8Array, now: number, constitution: Constitution): ThreadVerdict | Promise<ThreadVerdict> {
+    if (this.#broken) return verifyEnvelopeBytes(bytes, now, constitution)
+    return new Promise<ThreadVerdict>(resolve => {
+      this.#queue.push({ bytes, now, constitution, resolve })
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true
+        queueMicrotask(this.#pump)
+      }
+    })
+  }
+
+  /** Stops the worker; envelopes still queued or in flight are checked inline. */
+  async close (): Promise<void> {
+    const worker = this.#worker
+    this.#fail()
+    this.#pump()
+    await worker?.terminate()
+  }
+
+  /** sends queued checks while fewer than MAX_IN_FLIGHT batches are out */
+  readonly #pump = (): void => {
+    this.#flushScheduled = false
+    while (this.#queue.length > 0 && (this.#broken || this.#inFlight.size < MAX_IN_FLIGHT)) {
+      // one batch: up to MAX_BATCH checks in a row that share a constitution
+      const first = this.#queue[0]!
+      let n = 1
+      while (n < this.#queue.length && n < MAX_BATCH && this.#queue[n]!.constitution === first.constitution) n++
+      this.#send(this.#queue.splice(0, n))
+    }
+  }
+
+  #send (checks: Check[]): void {
+    const worker = this.#broken ? undefined : this.#start()
+    if (worker === undefined) {
+      for (const c of checks) c.resolve(verifyEnvelopeBytes(c.bytes, c.now, c.constitution))
+      return
+    }
+    let total = 0
+    for (const c of checks) total += c.bytes.byteLength
+    const bytes = new Uint8Array(total)
+    const ends = new Uint32Array(checks.length)
+    const nows = new Float64Array(checks.length)
+    let at = 0
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!
+      bytes.set(c.bytes, at)
+      at += c.bytes.byteLength
+      ends[i] = at
+      nows[i] = c.now
+    }
+    const id = this.#nextId++
+    this.#inFlight.set(id, checks)
+    if (this.#inFlight.size === 1) worker.ref()
+    this.batches++
+    const batch: VerifyBatch = { id, constitution: checks[0]!.constitution, bytes: bytes.buffer, ends: ends.buffer, nows: nows.buffer }
+    worker.postMessage(batch, [bytes.buffer, ends.buffer, nows.buffer])
+  }
+
+  #start (): Worker | undefined {
+    if (this.#worker !== undefined) return this.#worker
+    try {
+      const worker = new Worker(new URL('./verify-worker.ts', import.meta.url))
+      worker.on('message', this.#onAnswer)
+      worker.on('error', () => { this.#fail() })
+      worker.on('exit', () => { this.#fail() })
+      this.#worker = worker
+      return worker
+    } catch {
+      this.#fail()
+      return undefined
+    }
+  }
+
+  readonly #onAnswer = (answer: VerifyAnswer): void => {
+    const checks = this.#inFlight.get(answer.id)
+    if (checks === undefined) return
+    this.#inFlight.delete(answer.id)
+    // idle, the worker must not keep the process alive
+    if (this.#inFlight.size === 0) this.#worker?.unref()
+    const verdicts: ThreadVerdict[] = checks.map(() => ({ ok: true }))
+    for (const [i, code, reason] of answer.failed) verdicts[i] = { ok: false, code, reason }
+    for (let i = 0; i < checks.length; i++) checks[i]!.resolve(verdicts[i]!)
+    this.#pump()
+  }
+
+  #fail (): void {
+    if (this.#broken) return
+    this.#broken = true
+    this.#worker = undefined
+    for (const checks of this.#inFlight.values()) {
+      for (const c of checks) c.resolve(verifyEnvelopeBytes(c.bytes, c.now, c.constitution))
+    }
+    this.#inFlight.clear()
+  }
+}
+
+let shared: VerifyThread | undefined
+
+/**
+ * The process's verification thread (started on first use), or undefined where the machine has
+ * one core: there a second thread would only take turns with the first, so verify inline.
+ */
+export function sharedVerifyThread (): VerifyThread | undefined {
+  if (availableParallelism() < 2) return undefined
+  shared ??= new VerifyThread()
+  return shared
+}

@@ -1,0 +1,92 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { NodeIdentity } from '../../src/identity/identity.ts'
+import { createEnvelope, verifyEnvelope } from '../../src/pci/envelope.ts'
+import { VerifyThread, verifyEnvelopeBytes, type ThreadVerdict } from '../../src/pci/verify-thread.ts'
+import { DEFAULT_CONSTITUTION } from '../../src/governance/constitution.ts'
+import { mulberry32 } from '../helpers/random.ts'
+
+const encoder = new TextEncoder()
+const NOW = Date.parse('2026-11-23T12:00:00.000Z')
+const alice = await NodeIdentity.fromSeed(new Uint8Array(32).fill(7))
+const mallory = await NodeIdentity.fromSeed(new Uint8Array(32).fill(8))
+
+/** envelopes of every kind the verifier must tell apart, with what verifyEnvelope says of each */
+function cases (): Array<{ name: string, bytes: Uint8Array, expected: ThreadVerdict }> {
+  const rand = mulberry32(5)
+  const good = createEnvelope(alice, { type: 'test.v', payload: { n: 1 }, now: NOW })
+  const tampered = { ...createEnvelope(alice, { type: 'test.v', payload: { n: 2 }, now: NOW }), payload: { n: 3 } }
+  const forged = { ...createEnvelope(mallory, { type: 'test.v', payload: { n: 4 }, now: NOW }), sender: alice.id }
+  const expired = createEnvelope(alice, { type: 'test.v', payload: { n: 5 }, now: NOW - 3_600_000, ttl: 60 })
+  const lowIhsan = createEnvelope(alice, { type: 'test.v', payload: { n: 6 }, now: NOW, ihsan: 0.5 })
+  const garbage = Uint8Array.from({ length: 64 }, () => Math.floor(rand() * 256))
+  const all = [
+    { name: 'valid', bytes: encoder.encode(JSON.stringify(good)) },
+    { name: 'tampered payload', bytes: encoder.encode(JSON.stringify(tampered)) },
+    { name: 'forged sender', bytes: encoder.encode(JSON.stringify(forged)) },
+    { name: 'expired', bytes: encoder.encode(JSON.stringify(expired)) },
+    { name: 'ihsan below threshold', bytes: encoder.encode(JSON.stringify(lowIhsan)) },
+    { name: 'not an envelope', bytes: encoder.encode('{"v":1}') },
+    { name: 'not JSON', bytes: garbage }
+  ]
+  return all.map(c => {
+    let parsed: unknown
+    try { parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(c.bytes)) } catch { parsed = undefined }
+    const v = parsed === undefined ? { ok: false as const, code: 'R005', reason: 'not UTF-8 JSON' } : verifyEnvelope(parsed, { now: NOW, replay: false })
+    return { ...c, expected: v.ok ? { ok: true } : { ok: false, code: v.code, reason: v.reason } as ThreadVerdict }
+  })
+}
+
+test('the verification thread gives verifyEnvelope\'s verdict for each kind of envelope, many at once', async () => {
+  const thread = new VerifyThread()
+  try {
+    const all = cases()
+    assert.deepEqual(all.map(c => c.expected.ok ? 'ok' : (c.expected as { code: string }).code), ['ok', 'R002', 'R002', 'R001', 'R003', 'R005', 'R005'])
+    // 20 rounds of every case, asked in one turn: they travel in a few batches, answers in order
+    const asked = Array.from({ length: 20 }, () => all).flat()
+    const verdicts = await Promise.all(asked.map(async c => await thread.check(c.bytes, NOW, DEFAULT_CONSTITUTION)))
+    verdicts.forEach((v, i) => assert.deepEqual(v, asked[i]!.expected, asked[i]!.name))
+    assert.ok(thread.batches >= 1 && thread.batches <= 10, `${asked.length} checks in ${thread.batches} batches`)
+  } finally {
+    await thread.close()
+  }
+})
+
+test('each check is held to its own constitution and its own clock', async () => {
+  const thread = new VerifyThread()
+  try {
+    const envelope = createEnvelope(alice, { type: 'test.v', payload: {}, now: NOW, ihsan: 0.96, ttl: 60 })
+    const bytes = encoder.encode(JSON.stringify(envelope))
+    const strict = { ...DEFAULT_CONSTITUTION, ihsan: 0.99 }
+    const [lenient, strictVerdict, late] = await Promise.all([
+      thread.check(bytes, NOW, DEFAULT_CONSTITUTION),
+      thread.check(bytes, NOW, strict),
+      thread.check(bytes, NOW + 3_600_000, DEFAULT_CONSTITUTION)
+    ])
+    assert.deepEqual(lenient, { ok: true })
+    assert.equal(strictVerdict.ok ? 'ok' : strictVerdict.code, 'R003')
+    assert.equal(late.ok ? 'ok' : late.code, 'R001')
+  } finally {
+    await thread.close()
+  }
+})
+
+test('checks in flight when the worker goes away are answered inline, and so is every later one', async () => {
+  const thread = new VerifyThread()
+  const all = cases()
+  const pending = all.map(async c => await thread.check(c.bytes, NOW, DEFAULT_CONSTITUTION))
+  await Promise.resolve() // the batch leaves after the current microtasks
+  await thread.close()
+  assert.deepEqual(await Promise.all(pending), all.map(c => c.expected))
+  const after = await Promise.all(all.map(async c => await thread.check(c.bytes, NOW, DEFAULT_CONSTITUTION)))
+  assert.deepEqual(after, all.map(c => c.expected))
+})
+
+test('verifyEnvelopeBytes (the worker\'s check) never throws on random bytes', () => {
+  const rand = mulberry32(99)
+  for (let i = 0; i < 500; i++) {
+    const bytes = Uint8Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256))
+    const v = verifyEnvelopeBytes(bytes, NOW, DEFAULT_CONSTITUTION)
+    assert.equal(v.ok, false)
+  }
+})
