@@ -36,7 +36,9 @@ const psk = generateSwarmKey()
 const identities = await Promise.all(Array.from({ length: N }, (_, i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(i + 1))))
 const hosts: Host[] = await Promise.all(identities.map(id => createHost({ privateKey: id.libp2pKey, listen: ['/ip4/127.0.0.1/tcp/0'], protector: privateNetwork({ psk }) })))
 await Promise.all(hosts.map(h => h.start()))
-const gossips = hosts.map((h, i) => new SignedGossip(h.services.pubsub, { identity: identities[i]!, constitution: DEFAULT_CONSTITUTION, replayCacheSize: 1_000_000 }))
+// BENCH_VERIFY=inline checks envelopes on the event loop instead of the verification thread
+const VERIFY = process.env.BENCH_VERIFY === 'inline' ? 'inline' : 'thread'
+const gossips = hosts.map((h, i) => new SignedGossip(h.services.pubsub, { identity: identities[i]!, constitution: DEFAULT_CONSTITUTION, replayCacheSize: 1_000_000, verify: VERIFY }))
 gossips.forEach(g => g.start())
 hosts.forEach(h => h.services.pubsub.subscribe(RAW_TOPIC))
 
