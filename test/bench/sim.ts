@@ -3,9 +3,10 @@
  *
  *   des:  events per second of the discrete-event engine on planet-1m (10^6 nodes), with the
  *         simulated time cut to BENCH_SIM_DES_SECONDS (default 8) so the run takes minutes.
- *   real: the largest federation of full nodes (the real engine, one thread, real time) that
- *         completes the regional scenario (regional-3x100 scaled to 25, 50, 100, … nodes, cut
- *         to BENCH_SIM_REAL_SECONDS, default 20): see simulator/real/bench.ts.
+ *   real: the largest federation of full nodes (the real engine, its nodes on worker threads,
+ *         one per core, in real time) that completes the regional scenario (regional-3x100
+ *         scaled to 25, 50, 75, 100, 150, … nodes, cut to BENCH_SIM_REAL_SECONDS, default 20):
+ *         see simulator/real/bench.ts.
  *
  * The last line is one JSON object:
  *   {"bench":"sim","realNodes":…,"realWallS":…,"desNodes":…,"desEventsPerSec":…,"peakRssMb":…}

@@ -7,10 +7,11 @@ import type { Metrics } from '../../simulator/report/metrics.ts'
 
 /**
  * The two engines on the same scenarios. What they must agree on (the tolerance the README
- * states): outcomes (every live node reached, every proposal committed, no safety violation,
- * task success within 15 points) and propagation p50 within a factor, since the real engine's
- * latencies carry what the des engine does not model: each hop's envelope verification and
- * gossipsub work, for every node, on one shared thread.
+ * states): outcomes (every live node reached, every proposal committed with the right
+ * decision, no safety violation, task success within 15 points), and latencies within a
+ * factor, real never faster than the des model of the same links by more than its jitter:
+ * the real engine's latencies carry what the des engine does not model, each hop's Noise,
+ * yamux, gossipsub and envelope verification, for every node, on the machine's cores.
  */
 function cut (name: string, seconds: number): Scenario {
   const s = structuredClone(loadScenario(name))
@@ -20,7 +21,12 @@ function cut (name: string, seconds: number): Scenario {
   return validateScenario(s, `${name} cut to ${seconds} s`)
 }
 
-function agree (des: Metrics, r: Metrics, propagationFactor: number, committedShare: number): void {
+/** `real` lies within [des / factor, des * factor + slack] */
+function within (what: string, des: number, real: number, factor: number, slack: number): void {
+  assert.ok(real <= des * factor + slack && real >= des / factor, `${what}: des ${des} ms, real ${real} ms (tolerance x${factor} + ${slack} ms)`)
+}
+
+function agree (des: Metrics, r: Metrics, committedShare: number): void {
   assert.equal(des.nodes, r.nodes)
   for (const m of [des, r]) {
     assert.ok(m.propagation.coverage.mean >= 0.99, `${m.engine}: coverage ${m.propagation.coverage.mean}`)
@@ -31,24 +37,41 @@ function agree (des: Metrics, r: Metrics, propagationFactor: number, committedSh
     assert.equal(m.consensus.wrongDecisions, 0)
   }
   assert.ok(Math.abs(des.tasks.successRate - r.tasks.successRate) <= 0.15, `task success des ${des.tasks.successRate} real ${r.tasks.successRate}`)
-  const d = des.propagation.all.p50
-  const q = r.propagation.all.p50
-  assert.ok(q <= d * propagationFactor + 5 && q >= d / propagationFactor, `propagation p50 des ${d} ms, real ${q} ms (factor ${propagationFactor})`)
 }
 
-// Not yet here: the same check on a 50-node regional federation. The real engine's gossip there
-// reached 89-100% of nodes over runs and its commits took 0.5-2.5 s against des's 0.1 s, so the
-// agreement does not hold reliably yet (issue 7's notes).
 describe('simulator: the real and des engines agree on the same scenario', () => {
-  test('local-5 (real time): outcomes, propagation p50 within 4x + 5 ms, task latency (service-bound) within -25% / +50% + 20 ms', async () => {
+  test('local-5 (real time, one thread): outcomes, propagation p50 within 4x + 5 ms, task latency (service-bound) within -25% / +50% + 20 ms', async () => {
     const s = cut('local-5', 14)
     const des = await (await loadEngine('des')).run(s)
     const r = await real.run(s)
-    agree(des, r, 4, 0.9)
+    agree(des, r, 0.9)
+    within('propagation p50', des.propagation.all.p50, r.propagation.all.p50, 4, 5)
     // the real task also signs, verifies, logs and proves, for all five nodes on one thread: it
     // may take up to half again plus 20 ms over the des model of the ~50 ms service time
     const dt = des.tasks.latencyMs.p50
     const rt = r.tasks.latencyMs.p50
     assert.ok(rt >= 0.75 * dt && rt <= 1.5 * dt + 20, `task p50 des ${dt} real ${rt}`)
+  })
+
+  // 50 nodes in two regions bridged by four super-peers, on worker threads (one per core).
+  // Measured on this 2-core machine (five runs, other work beside them at load 1.4-3.4):
+  // real/des propagation p50 1.2-1.4x, p90 1.4-2.4x, commit p50 2.5-2.9x, task p50 1.5-2.8x;
+  // coverage, commits and task success identical. The tolerances leave room for a busier
+  // machine; a machine with no core to spare starves the federation and fails the outcomes.
+  test('regional-50 (50 nodes, two regions, super-peers; real time on worker threads): outcomes in every region, propagation p50 within 2.5x + 10 ms, commit and task p50 within 6x + 50 ms', async t => {
+    const s = cut('regional-50', 18)
+    const des = await (await loadEngine('des')).run(s)
+    const r = await real.run(s)
+    t.diagnostic(`des/real: propagation p50 ${des.propagation.all.p50}/${r.propagation.all.p50} ms, p90 ${des.propagation.all.p90}/${r.propagation.all.p90} ms, commit p50 ${des.consensus.commitLatencyMs.p50}/${r.consensus.commitLatencyMs.p50} ms, task p50 ${des.tasks.latencyMs.p50}/${r.tasks.latencyMs.p50} ms, coverage ${des.propagation.coverage.mean}/${r.propagation.coverage.mean}`)
+    assert.equal(r.nodes, 50)
+    agree(des, r, 0.9)
+    assert.ok(r.propagation.coverage.min >= 0.95, `real: the worst-covered message reached ${r.propagation.coverage.min}`)
+    for (const region of ['eu', 'us']) {
+      assert.ok(r.propagation.byRegion[region]!.count > 0, `real: arrivals in ${region}`)
+      within(`propagation p50 in ${region}`, des.propagation.byRegion[region]!.p50, r.propagation.byRegion[region]!.p50, 2.5, 25)
+    }
+    within('propagation p50', des.propagation.all.p50, r.propagation.all.p50, 2.5, 10)
+    within('commit p50', des.consensus.commitLatencyMs.p50, r.consensus.commitLatencyMs.p50, 6, 50)
+    within('task p50', des.tasks.latencyMs.p50, r.tasks.latencyMs.p50, 6, 50)
   })
 })
