@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Engine, RunOptions } from '../engine.ts'
 import { scaleScenario, type Scenario } from '../scenario.ts'
-import { countHistogram, distribution, LatencyHistogram, peakRssMb, round, type Metrics } from '../report/metrics.ts'
+import { countHistogram, distribution, LatencyHistogram, peakRssMb, round, taskOutcome, type Metrics } from '../report/metrics.ts'
 import { quorum } from '../../src/consensus/crypto.ts'
 import { ConsensusModule } from './consensus.ts'
 import { KIND_NAMES, Sim } from './sim.ts'
@@ -70,7 +70,6 @@ function collect (sim: Sim, c: ConsensusModule, t: TaskModule, wallS: number): M
   const [sentMsgs, sentBytes, recvMsgs, recvBytes] = [0, 1, 2, 3].map(k => sim.column(k)) as [Float64Array, Float64Array, Float64Array, Float64Array]
   const both = new Float64Array(sim.n)
   for (let i = 0; i < sim.n; i++) both[i] = sentMsgs[i]! + recvMsgs[i]!
-  const finished = t.succeeded + t.failed
   return {
     engine: 'des',
     scenario: s.name,
@@ -107,16 +106,7 @@ function collect (sim: Sim, c: ConsensusModule, t: TaskModule, wallS: number): M
       perNodeHistogram: countHistogram(both, 30),
       dropped: { loss: sim.dropLoss, partition: sim.dropPartition, down: sim.dropDown }
     },
-    tasks: {
-      submitted: t.tasks.length,
-      succeeded: t.succeeded,
-      failed: t.failed,
-      pending: t.pending,
-      successRate: round(finished === 0 ? 0 : t.succeeded / finished, 6),
-      latencyMs: t.latency.summary(),
-      attempts: t.attempts,
-      failovers: t.failovers
-    },
+    tasks: taskOutcome({ submitted: t.tasks.length, succeeded: t.succeeded, failed: t.failed, attempts: t.attempts, failovers: t.failovers }, t.latency),
     membership: {
       observers: t.observers.length,
       suspectLatencyMs: t.suspectLatency.summary(),

@@ -322,8 +322,4 @@ export class TaskModule implements SimModule {
     if (d < 0) return // partitioned: the attempt times out
     sim.schedule(now + d, EV_TASK_ARRIVE, best, t, attempt)
   }
-
-  get pending (): number {
-    return this.tasks.length - this.succeeded - this.failed
-  }
 }

@@ -7,7 +7,7 @@ import type { AgentCard } from '../../src/a2a/types.ts'
 import { NodeIdentity } from '../../src/identity/identity.ts'
 import { scaleScenario, type Scenario } from '../scenario.ts'
 import type { Engine, Progress, RunOptions } from '../engine.ts'
-import { countHistogram, distribution, LatencyHistogram, peakRssMb, round, type FaultEvent, type Metrics } from '../report/metrics.ts'
+import { countHistogram, distribution, LatencyHistogram, peakRssMb, round, taskOutcome, type FaultEvent, type Metrics } from '../report/metrics.ts'
 import { Rng } from '../des/rng.ts'
 import { buildTopology } from '../des/topology.ts'
 import { clock, cutKey, identitySeed, NodeHost, type HostCommand, type HostEvent, type HostInit, type HostTotals } from './host.ts'
@@ -105,6 +105,9 @@ async function run (input: Scenario, options: RunOptions = {}): Promise<Metrics>
   const fault = (kind: FaultEvent['kind'], detail: string, t = now()): void => { if (timeline.length < 2000) timeline.push({ t: Math.round(t), kind, detail }) }
   const delivered = new Float64Array(H)
   const elu = new Float64Array(H).fill(1)
+  /** over the measured run, per host: event-loop busy wall ms and the thread's CPU ms in the same time */
+  const busyMs = new Float64Array(H)
+  const cpuMs = new Float64Array(H)
   const connections = new Float64Array(H)
   const totals: HostTotals[] = []
 
@@ -129,6 +132,7 @@ async function run (input: Scenario, options: RunOptions = {}): Promise<Metrics>
         delivered[h] = ev.delivered
         elu[h] = ev.elu
         connections[h] = ev.connections
+        if (startedAt !== Number.POSITIVE_INFINITY) { busyMs[h]! += ev.busyMs; cpuMs[h]! += ev.cpuMs }
         if (process.env.SIM_DEBUG !== undefined && startedAt === Number.POSITIVE_INFINITY && h === 0) console.error(`set-up: load ${[...elu].map(x => x.toFixed(2)).join(',')} delivered ${delivered.reduce((a, b) => a + b, 0)} connections ${connections.reduce((a, b) => a + b, 0)}`)
         break
       case 'published': { const r = published.get(ev.id); if (r !== undefined) r.at = simT(ev.t); break }
@@ -458,16 +462,7 @@ async function run (input: Scenario, options: RunOptions = {}): Promise<Metrics>
         perNodeHistogram: countHistogram(recvChunks.map((x, i) => x + sentChunks[i]!)),
         dropped: { loss: totals.reduce((a, t) => a + t.retransmits, 0), partition: 0, down: 0 }
       },
-      tasks: {
-        submitted: tasks.submitted,
-        succeeded: tasks.succeeded,
-        failed: tasks.failed,
-        pending: tasks.submitted - tasks.succeeded - tasks.failed,
-        successRate: round(tasks.submitted === 0 ? 1 : tasks.succeeded / tasks.submitted, 4),
-        latencyMs: taskLatency.summary(),
-        attempts: tasks.attempts,
-        failovers: tasks.failovers
-      },
+      tasks: taskOutcome(tasks, taskLatency),
       membership: {
         observers: n,
         suspectLatencyMs: suspectLatency.summary(),
@@ -476,7 +471,14 @@ async function run (input: Scenario, options: RunOptions = {}): Promise<Metrics>
       },
       spam: { sent: spam.sent, rejected: spam.rejected, graylistedBy: 0 },
       faults: { ...faults, timeline, timelineDropped: 0 },
-      host: { wallS: round(wallS, 2), eventsPerSec: round(envelopes / Math.max(0.001, wallS), 1), peakRssMb: peakRssMb(), node: process.version }
+      host: {
+        wallS: round(wallS, 2),
+        eventsPerSec: round(envelopes / Math.max(0.001, wallS), 1),
+        peakRssMb: peakRssMb(),
+        node: process.version,
+        cpuStarved: round(Math.max(0, ...[...busyMs].map((b, h) => b > 0 ? 1 - cpuMs[h]! / b : 0)), 3),
+        busyShare: round(Math.max(...busyMs) / Math.max(1, simulatedS * 1000 * k), 3)
+      }
     }
   }
 }

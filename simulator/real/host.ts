@@ -84,7 +84,12 @@ export type HostEvent =
   | { e: 'started', cards: AgentCard[] }
   | { e: 'dialed', connections: number, missing: number }
   | { e: 'learned' }
-  | { e: 'stats', delivered: number, elu: number, connections: number }
+  /**
+   * every 500 ms: elu, the event loop's busy share; busyMs and cpuMs, the busy wall time and the
+   * thread's CPU time since the last stats (busy time with no CPU: the thread was ready to run and
+   * the machine ran something else)
+   */
+  | { e: 'stats', delivered: number, elu: number, busyMs: number, cpuMs: number, connections: number }
   | { e: 'published', id: string, t: number }
   | { e: 'reached', id: string, node: number, t: number }
   | { e: 'proposed', id: string, t: number }
@@ -144,6 +149,7 @@ export class NodeHost {
   #providerCards: AgentCard[] = []
   #stats: NodeJS.Timeout | undefined
   #elu = performance.eventLoopUtilization()
+  #cpu = process.threadCpuUsage()
   #stopped = false
   readonly #stopping = new Map<number, Promise<void>>()
 
@@ -251,9 +257,11 @@ export class NodeHost {
     this.#stats = setInterval(() => {
       const elu = performance.eventLoopUtilization(this.#elu)
       this.#elu = performance.eventLoopUtilization()
+      const cpu = process.threadCpuUsage(this.#cpu)
+      this.#cpu = process.threadCpuUsage()
       let connections = 0
       for (const i of this.#mine) connections += this.#nodes[i]?.libp2p.getConnections().length ?? 0
-      this.#emit({ e: 'stats', delivered: this.#deliveredAll, elu: elu.utilization, connections })
+      this.#emit({ e: 'stats', delivered: this.#deliveredAll, elu: elu.utilization, busyMs: elu.active, cpuMs: (cpu.user + cpu.system) / 1000, connections })
     }, 500)
     const cards: AgentCard[] = []
     for (const i of this.#mine) if (this.#providers.has(i)) cards.push(this.#nodes[i]!.a2a.agentCard())

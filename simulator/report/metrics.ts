@@ -124,6 +124,14 @@ export interface Metrics {
     eventsPerSec: number
     peakRssMb: number
     node: string
+    /**
+     * real engine, over the measured run (set-up excluded), the thread that hosts nodes worst
+     * off: cpuStarved, the share of its event loop's busy time in which it was not running
+     * (ready, and the machine ran something else: CPU queueing the latencies then carry, which
+     * the des engine does not model); busyShare, its event loop's busy share of the wall time
+     */
+    cpuStarved?: number
+    busyShare?: number
   }
 }
 
@@ -220,6 +228,25 @@ function niceWidth (raw: number): number {
   const p = Math.pow(10, Math.floor(Math.log10(raw)))
   for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p
   return 10 * p
+}
+
+/**
+ * The `tasks` part of Metrics from an engine's task counts, so that both engines report it the
+ * same way: pending = submitted - succeeded - failed, successRate = succeeded / (succeeded +
+ * failed) (0 when none finished).
+ */
+export function taskOutcome (c: { submitted: number, succeeded: number, failed: number, attempts: number, failovers: number }, latency: LatencyHistogram): Metrics['tasks'] {
+  const finished = c.succeeded + c.failed
+  return {
+    submitted: c.submitted,
+    succeeded: c.succeeded,
+    failed: c.failed,
+    pending: c.submitted - finished,
+    successRate: round(finished === 0 ? 0 : c.succeeded / finished, 6),
+    latencyMs: latency.summary(),
+    attempts: c.attempts,
+    failovers: c.failovers
+  }
 }
 
 export function round (x: number, digits = 3): number {

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loadScenario, validateScenario, type Scenario } from '../../simulator/scenario.ts'
 import { loadEngine } from '../../simulator/engine.ts'
-import { engine as real } from '../../simulator/real/engine.ts'
+import { engine as real, type RealRunOptions } from '../../simulator/real/engine.ts'
 import type { Metrics } from '../../simulator/report/metrics.ts'
 
 /**
@@ -20,6 +20,10 @@ function cut (name: string, seconds: number): Scenario {
   s.workload.endS = seconds - 4
   return validateScenario(s, `${name} cut to ${seconds} s`)
 }
+
+/** host.cpuStarved above which a real-time run measured the machine's CPU queue, not the federation (see regional-50) */
+const STARVED = 0.25
+const SLOW = 3
 
 /** `real` lies within [des / factor, des * factor + slack] */
 function within (what: string, des: number, real: number, factor: number, slack: number): void {
@@ -56,13 +60,34 @@ describe('simulator: the real and des engines agree on the same scenario', () =>
   // 50 nodes in two regions bridged by four super-peers, on worker threads (one per core).
   // Measured on this 2-core machine (five runs, other work beside them at load 1.4-3.4):
   // real/des propagation p50 1.2-1.4x, p90 1.4-2.4x, commit p50 2.5-2.9x, task p50 1.5-2.8x;
-  // coverage, commits and task success identical. The tolerances leave room for a busier
-  // machine; a machine with no core to spare starves the federation and fails the outcomes.
-  test('regional-50 (50 nodes, two regions, super-peers; real time on worker threads): outcomes in every region, propagation p50 within 2.5x + 10 ms, commit and task p50 within 6x + 50 ms', async t => {
+  // coverage, commits and task success identical.
+  // In real time the federation needs about 1.4 of the 2 cores, in bursts (both host threads
+  // 100% busy for a second or two around consensus rounds). When the machine gives those cores to other work,
+  // the threads wait for a CPU with work in hand and the latencies measure that queue, not the
+  // links: at load ~4 (a full test suite beside it, this test at nice 19) the hosts were denied
+  // the CPU for 52% of their busy time (host.cpuStarved; 9-10% on a quiet machine) and the eu
+  // propagation p50 came out 181 ms against des's 15 ms; with two more busy loops beside it, 73%,
+  // and gossip coverage and task success fell too. So a run whose hosts were starved more than
+  // STARVED is not taken as the measurement: the scenario runs again in slow motion
+  // (timeScale 3: every latency, interval and rate stretched 3x in wall time and the
+  // measurements scaled back), which needs a third of the CPU per wall second, and that run is
+  // held to the same outcomes and tolerances (measured with two busy loops beside it, starved
+  // 42%: propagation p50 1.2x, p90 1.3x, commit p50 1.9x, task p50 1.5x). A machine busy enough
+  // to starve even that run fails the test.
+  test('regional-50 (50 nodes, two regions, super-peers; real time on worker threads, slow motion x3 if the machine starved the first run): outcomes in every region, propagation p50 within 2.5x + 10 ms, commit and task p50 within 6x + 50 ms', async t => {
     const s = cut('regional-50', 18)
     const des = await (await loadEngine('des')).run(s)
-    const r = await real.run(s)
-    t.diagnostic(`des/real: propagation p50 ${des.propagation.all.p50}/${r.propagation.all.p50} ms, p90 ${des.propagation.all.p90}/${r.propagation.all.p90} ms, commit p50 ${des.consensus.commitLatencyMs.p50}/${r.consensus.commitLatencyMs.p50} ms, task p50 ${des.tasks.latencyMs.p50}/${r.tasks.latencyMs.p50} ms, coverage ${des.propagation.coverage.mean}/${r.propagation.coverage.mean}`)
+    const report = (r: Metrics): string => `des/real (timeScale ${r === slow ? SLOW : 1}): propagation p50 ${des.propagation.all.p50}/${r.propagation.all.p50} ms, p90 ${des.propagation.all.p90}/${r.propagation.all.p90} ms, commit p50 ${des.consensus.commitLatencyMs.p50}/${r.consensus.commitLatencyMs.p50} ms, task p50 ${des.tasks.latencyMs.p50}/${r.tasks.latencyMs.p50} ms, coverage ${des.propagation.coverage.mean}/${r.propagation.coverage.mean}; real hosts busy ${r.host.busyShare}, starved ${r.host.cpuStarved}`
+    let slow: Metrics | undefined
+    let r = await real.run(s)
+    t.diagnostic(report(r))
+    if ((r.host.cpuStarved ?? 0) > STARVED) {
+      t.diagnostic(`the hosts were denied the CPU ${Math.round(r.host.cpuStarved! * 100)}% of their busy time: running again at timeScale ${SLOW}`)
+      const options: RealRunOptions = { timeScale: SLOW }
+      slow = await real.run(s, options)
+      r = slow
+      t.diagnostic(report(r))
+    }
     assert.equal(r.nodes, 50)
     agree(des, r, 0.9)
     assert.ok(r.propagation.coverage.min >= 0.95, `real: the worst-covered message reached ${r.propagation.coverage.min}`)
