@@ -305,7 +305,10 @@ export class NodeHost {
       // super-peers are gossipsub direct peers of one another, as in the des engine's topology
       directPeers: this.#direct(i).map(j => ({ id: peerIdOf(this.#init.peerIds[j]!), addrs: [multiaddr(this.#address(j))] })),
       logger: false,
-      ipc: false
+      ipc: false,
+      // the engine already runs a worker thread per core: a verification thread per worker
+      // would only take turns with them (it doubled the time hosts waited for a CPU)
+      gossipVerify: 'inline'
     })
     this.#nodes[i] = node
     this.#observe(i, node)

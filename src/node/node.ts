@@ -77,6 +77,8 @@ export interface NodeParts {
   logger?: Logger | false
   /** serve the IPC socket (default true; needs paths) */
   ipc?: boolean
+  /** where gossip envelopes are verified (SignedGossipInit.verify; default: a thread where there are 2+ cores) */
+  gossipVerify?: 'thread' | 'inline'
 }
 
 /** Payload of a `/bizra/1/node-info` heartbeat. */
@@ -131,7 +133,7 @@ export class BizraNode implements NodeControl {
 
   private constructor (fields: {
     identity: NodeIdentity, genesis: Genesis, config: NodeConfig, paths: HomePaths | null, libp2p: Host,
-    db: NodeDb, registry: Registry, log: Logger | undefined
+    db: NodeDb, registry: Registry, log: Logger | undefined, gossipVerify?: 'thread' | 'inline'
   }) {
     this.identity = fields.identity
     this.genesis = fields.genesis
@@ -142,7 +144,7 @@ export class BizraNode implements NodeControl {
     this.db = fields.db
     this.#registry = fields.registry
     this.#log = fields.log
-    this.gossip = new SignedGossip(this.libp2p.services.pubsub, { identity: this.identity, constitution: this.constitution })
+    this.gossip = new SignedGossip(this.libp2p.services.pubsub, { identity: this.identity, constitution: this.constitution, verify: fields.gossipVerify })
     this.#membership = createMembership({
       selfId: this.identity.id,
       heartbeatIntervalMs: this.config.heartbeatMs,
@@ -260,7 +262,7 @@ export class BizraNode implements NodeControl {
       await db.close()
       throw err
     }
-    const node = new BizraNode({ identity, genesis, config: { ...config, bootstrap }, paths, libp2p, db, registry, log: parts.logger === false ? undefined : parts.logger })
+    const node = new BizraNode({ identity, genesis, config: { ...config, bootstrap }, paths, libp2p, db, registry, log: parts.logger === false ? undefined : parts.logger, gossipVerify: parts.gossipVerify })
     try {
       await node.#start({ ipc: parts.ipc })
     } catch (err) {

@@ -68,8 +68,8 @@ describe('simulator: the real and des engines agree on the same scenario', () =>
   // hosts were denied the CPU for 52% of their busy time (host.cpuStarved) and the eu
   // propagation p50 came out 181 ms against des's 15 ms; with two busy loops beside it instead,
   // 52-74%, and in one run gossip coverage and in another task success fell too. On a quiet
-  // machine cpuStarved is 17-19% (each host thread shares the cores with the signature
-  // verification thread of its nodes; 9-10% when verification was inline). So a run whose
+  // machine cpuStarved is 9-10% (17-19% when each host had a verification thread beside it;
+  // simulated nodes verify inline). So a run whose
   // hosts were starved more than STARVED is not taken as the measurement: the scenario runs
   // again in slow motion (timeScale 3: every latency, interval and rate stretched 3x in wall
   // time and the measurements scaled back), which needs a third of the CPU per wall second, and
