@@ -136,6 +136,8 @@ export class SignedGossip {
   start (): void {
     if (this.#started) return
     this.#started = true
+    // the first envelope should not wait for the thread to load
+    this.#thread?.warm()
     for (const topic of ALL_TOPICS) {
       this.#pubsub.topicValidators.set(topic, this.#validate)
       this.#pubsub.subscribe(topic)

@@ -92,6 +92,11 @@ export class VerifyThread {
     })
   }
 
+  /** Starts the worker now rather than on the first check (loading it takes ~100 ms). */
+  warm (): void {
+    if (!this.#broken) this.#start()?.unref()
+  }
+
   /** Stops the worker; envelopes still queued or in flight are checked inline. */
   async close (): Promise<void> {
     const worker = this.#worker
