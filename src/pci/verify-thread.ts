@@ -28,6 +28,11 @@ export interface VerifyAnswer {
 const MAX_BATCH = 64
 /** batches out at once: the worker has the next one when it finishes one */
 const MAX_IN_FLIGHT = 2
+/**
+ * An answer later than this means the worker is not getting a core (two full batches take it
+ * ~13 ms): the event loop then checks what queues itself rather than let it wait.
+ */
+const LATE_ANSWER_MS = 20
 
 interface Check {
   bytes: Uint8Array
@@ -67,8 +72,10 @@ export function verifyEnvelopeBytes (bytes: Uint8Array, now: number, constitutio
  * then the worker idle while the loop forwards). A flush per event-loop turn (setImmediate)
  * starved: with many peers on loopback the poll phase finds readable sockets for seconds.
  *
- * If the worker cannot start or dies, the envelopes it held and every later one are checked
- * inline: nothing is lost and no valid message is refused.
+ * If the worker's answers come late (LATE_ANSWER_MS: the machine's other cores are busy and
+ * it waits for one), the event loop checks what queued meanwhile itself, so a starved worker
+ * costs no more than checking inline. If the worker cannot start or dies, the envelopes it held
+ * and every later one are checked inline: nothing is lost and no valid message is refused.
  */
 export class VerifyThread {
   #worker: Worker | undefined
@@ -77,9 +84,21 @@ export class VerifyThread {
   #flushScheduled = false
   #nextId = 1
   readonly #inFlight = new Map<number, Check[]>()
+  /** when each batch still out was sent (performance.now()), oldest first */
+  readonly #sentAt = new Map<number, number>()
+  /** the id of the last batch the worker finished, written by the worker */
+  readonly #finished = new BigInt64Array(new SharedArrayBuffer(8))
 
   /** batches sent to the worker so far */
   batches = 0
+  /** checks run on the calling thread because the worker's answers were late */
+  helped = 0
+  readonly #workerUrl: URL
+
+  /** `workerUrl`: the worker's module (default verify-worker.ts; tests pass a slowed one) */
+  constructor (options: { workerUrl?: URL } = {}) {
+    this.#workerUrl = options.workerUrl ?? new URL('./verify-worker.ts', import.meta.url)
+  }
 
   check (bytes: Uint8Array, now: number, constitution: Constitution): ThreadVerdict | Promise<ThreadVerdict> {
     if (this.#broken) return verifyEnvelopeBytes(bytes, now, constitution)
@@ -115,6 +134,21 @@ export class VerifyThread {
       while (n < this.#queue.length && n < MAX_BATCH && this.#queue[n]!.constitution === first.constitution) n++
       this.#send(this.#queue.splice(0, n))
     }
+    if (this.#queue.length > 0 && this.#oldestAnswerLate()) {
+      // a starved worker (the machine's other cores busy): no worse than checking inline
+      const queue = this.#queue.splice(0)
+      this.helped += queue.length
+      for (const c of queue) c.resolve(verifyEnvelopeBytes(c.bytes, c.now, c.constitution))
+    }
+  }
+
+  /** the oldest batch out has waited over LATE_ANSWER_MS and the worker has not finished it */
+  #oldestAnswerLate (): boolean {
+    const oldest = this.#sentAt.entries().next()
+    if (oldest.done === true) return false
+    const [id, sentAt] = oldest.value
+    // (an answer the worker wrote while this thread was busy is not late: the worker is keeping up)
+    return performance.now() - sentAt > LATE_ANSWER_MS && Atomics.load(this.#finished, 0) < BigInt(id)
   }
 
   #send (checks: Check[]): void {
@@ -138,6 +172,7 @@ export class VerifyThread {
     }
     const id = this.#nextId++
     this.#inFlight.set(id, checks)
+    this.#sentAt.set(id, performance.now())
     if (this.#inFlight.size === 1) worker.ref()
     this.batches++
     const batch: VerifyBatch = { id, constitution: checks[0]!.constitution, bytes: bytes.buffer, ends: ends.buffer, nows: nows.buffer }
@@ -147,7 +182,7 @@ export class VerifyThread {
   #start (): Worker | undefined {
     if (this.#worker !== undefined) return this.#worker
     try {
-      const worker = new Worker(new URL('./verify-worker.ts', import.meta.url))
+      const worker = new Worker(this.#workerUrl, { workerData: { finished: this.#finished } })
       worker.on('message', this.#onAnswer)
       worker.on('error', () => { this.#fail() })
       worker.on('exit', () => { this.#fail() })
@@ -163,6 +198,7 @@ export class VerifyThread {
     const checks = this.#inFlight.get(answer.id)
     if (checks === undefined) return
     this.#inFlight.delete(answer.id)
+    this.#sentAt.delete(answer.id)
     // idle, the worker must not keep the process alive
     if (this.#inFlight.size === 0) this.#worker?.unref()
     const verdicts: ThreadVerdict[] = checks.map(() => ({ ok: true }))
@@ -179,6 +215,7 @@ export class VerifyThread {
       for (const c of checks) c.resolve(verifyEnvelopeBytes(c.bytes, c.now, c.constitution))
     }
     this.#inFlight.clear()
+    this.#sentAt.clear()
   }
 }
 

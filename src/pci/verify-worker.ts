@@ -2,8 +2,11 @@
  * The verification thread's worker: checks each envelope of a batch with verifyEnvelope (all
  * but the replay cache) and answers with the ones that failed. See verify-thread.ts.
  */
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import { verifyEnvelopeBytes, type VerifyAnswer, type VerifyBatch } from './verify-thread.ts'
+
+/** where the worker records the last batch it finished, for the caller to read at once */
+const finished = (workerData as { finished: BigInt64Array }).finished
 
 parentPort!.on('message', (batch: VerifyBatch) => {
   const bytes = new Uint8Array(batch.bytes)
@@ -18,4 +21,5 @@ parentPort!.on('message', (batch: VerifyBatch) => {
   }
   const answer: VerifyAnswer = { id: batch.id, failed }
   parentPort!.postMessage(answer)
+  Atomics.store(finished, 0, BigInt(batch.id))
 })

@@ -90,3 +90,22 @@ test('verifyEnvelopeBytes (the worker\'s check) never throws on random bytes', (
     assert.equal(v.ok, false)
   }
 })
+
+test('when the worker\'s answers are late, the caller checks what queued itself; every verdict is still right', async () => {
+  const thread = new VerifyThread({ workerUrl: new URL('../helpers/slow-verify-worker.ts', import.meta.url) })
+  try {
+    const all = cases()
+    const asked = Array.from({ length: 30 }, () => all).flat() // 210 checks: 2 batches out, the rest queued
+    const first = asked.map(async c => await thread.check(c.bytes, NOW, DEFAULT_CONSTITUTION))
+    await new Promise(resolve => setTimeout(resolve, 60)) // the worker is asleep: both batches are late
+    assert.equal(thread.helped, 0, 'nothing is helped before a check comes in to notice')
+    const late = await thread.check(all[0]!.bytes, NOW, DEFAULT_CONSTITUTION)
+    assert.deepEqual(late, all[0]!.expected)
+    assert.equal(thread.helped, asked.length - 128 + 1, 'the queued checks and the new one ran on the calling thread')
+    assert.equal(thread.batches, 2)
+    const verdicts = await Promise.all(first)
+    verdicts.forEach((v, i) => assert.deepEqual(v, asked[i]!.expected, asked[i]!.name))
+  } finally {
+    await thread.close()
+  }
+})
