@@ -30,9 +30,10 @@ const MAX_BATCH = 64
 const MAX_IN_FLIGHT = 2
 /**
  * An answer later than this means the worker is not getting a core (two full batches take it
- * ~13 ms): the event loop then checks what queues itself rather than let it wait.
+ * ~13 ms; at 20 ms, a worker's own GC pause on an idle machine already tripped it): the event
+ * loop then checks what queues itself rather than let it wait.
  */
-const LATE_ANSWER_MS = 20
+const LATE_ANSWER_MS = 50
 
 interface Check {
   bytes: Uint8Array
@@ -72,7 +73,7 @@ export function verifyEnvelopeBytes (bytes: Uint8Array, now: number, constitutio
  * then the worker idle while the loop forwards). A flush per event-loop turn (setImmediate)
  * starved: with many peers on loopback the poll phase finds readable sockets for seconds.
  *
- * If the worker's answers come late (LATE_ANSWER_MS: the machine's other cores are busy and
+ * If the worker's answers come late (LATE_ANSWER_MS, 50 ms: the machine's other cores are busy and
  * it waits for one), the event loop checks what queued meanwhile itself, so a starved worker
  * costs no more than checking inline. If the worker cannot start or dies, the envelopes it held
  * and every later one are checked inline: nothing is lost and no valid message is refused.

@@ -97,7 +97,7 @@ test('when the worker\'s answers are late, the caller checks what queued itself;
     const all = cases()
     const asked = Array.from({ length: 30 }, () => all).flat() // 210 checks: 2 batches out, the rest queued
     const first = asked.map(async c => await thread.check(c.bytes, NOW, DEFAULT_CONSTITUTION))
-    await new Promise(resolve => setTimeout(resolve, 60)) // the worker is asleep: both batches are late
+    await new Promise(resolve => setTimeout(resolve, 120)) // the worker is asleep: both batches are late
     assert.equal(thread.helped, 0, 'nothing is helped before a check comes in to notice')
     const late = await thread.check(all[0]!.bytes, NOW, DEFAULT_CONSTITUTION)
     assert.deepEqual(late, all[0]!.expected)
