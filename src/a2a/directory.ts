@@ -1,4 +1,5 @@
 import type { AgentCard } from './types.ts'
+import type { Envelope } from '../pci/envelope.ts'
 import { smooth, type ProviderCandidate } from './ranking.ts'
 
 interface Stats {
@@ -16,7 +17,7 @@ export const CARD_TTL_MS = 10 * 60_000
  * (latency, load, failures). Pure bookkeeping: the node feeds it gossip and task outcomes.
  */
 export class AgentDirectory {
-  readonly #cards = new Map<string, { card: AgentCard, seenAt: number }>()
+  readonly #cards = new Map<string, { card: AgentCard, seenAt: number, envelope: Envelope | undefined }>()
   readonly #stats = new Map<string, Stats>()
   readonly #ttlMs: number
 
@@ -24,10 +25,10 @@ export class AgentDirectory {
     this.#ttlMs = options.ttlMs ?? CARD_TTL_MS
   }
 
-  /** Records a card; returns true when it is new or changed. */
-  upsert (card: AgentCard, now: number): boolean {
+  /** Records a card (with the signed envelope it came in, to pass on); returns true when it is new or changed. */
+  upsert (card: AgentCard, now: number, envelope?: Envelope): boolean {
     const old = this.#cards.get(card.peerId)
-    this.#cards.set(card.peerId, { card, seenAt: now })
+    this.#cards.set(card.peerId, { card, seenAt: now, envelope })
     return old === undefined || JSON.stringify(old.card) !== JSON.stringify(card)
   }
 
@@ -38,6 +39,12 @@ export class AgentDirectory {
   card (peerId: string, now = Date.now()): AgentCard | undefined {
     const e = this.#cards.get(peerId)
     return e !== undefined && now - e.seenAt <= this.#ttlMs ? e.card : undefined
+  }
+
+  /** the signed envelope the peer's current card came in, if it is still trusted */
+  envelope (peerId: string, now = Date.now()): Envelope | undefined {
+    const e = this.#cards.get(peerId)
+    return e !== undefined && now - e.seenAt <= this.#ttlMs ? e.envelope : undefined
   }
 
   cards (now = Date.now()): AgentCard[] {

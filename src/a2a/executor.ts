@@ -25,8 +25,8 @@ export interface ExecutorInit {
   /** tasks run at once; past it a task is rejected BUSY so the requester fails over (default 256) */
   maxConcurrent?: number
   now?: () => number
-  /** this node's signed agent card, for streams that ask for it */
-  cardEnvelope?: () => Envelope
+  /** this node's signed agent card (`of` undefined), or the one it holds of peer `of`, for streams that ask */
+  cardEnvelope?: (of?: string) => Envelope | undefined
   /** every task that reaches a terminal state here */
   onFinished?: (e: { taskId: string, requester: string, skill: string, state: TaskState, error?: TaskResult['error'], ms: number }) => void
 }
@@ -229,7 +229,10 @@ export class TaskExecutor {
       } else if (f?.kind === 'cancel' && n !== undefined) {
         running.get(n)?.abort()
       } else if (f?.kind === 'card' && this.#init.cardEnvelope !== undefined) {
-        send({ kind: 'card', envelope: this.#init.cardEnvelope() })
+        const of = (f as { of?: unknown }).of
+        const envelope = typeof of === 'string' || of === undefined ? this.#init.cardEnvelope(of) : undefined
+        if (envelope !== undefined) send({ kind: 'card', envelope })
+        else send({ kind: 'error', code: 'NO_CARD', message: typeof of === 'string' ? `no card held of ${of.slice(0, 64)}` : 'of must be a PeerId string' })
       } else {
         send({ kind: 'error', ...(n !== undefined ? { n } : {}), code: RejectCode.MALFORMED_ENVELOPE, message: 'expected a task, cancel or card frame' })
       }

@@ -87,7 +87,7 @@ export class A2aService implements TaskControl {
       constitution: init.constitution,
       skills: this.skills,
       log: new DagTaskLog(this.dag),
-      cardEnvelope: () => this.#signedCard(),
+      cardEnvelope: (of) => of === undefined || of === init.identity.id ? this.#signedCard() : this.directory.envelope(of),
       onFinished: e => init.onExecuted?.(e)
     })
     this.router = new TaskRouter({
@@ -212,34 +212,50 @@ export class A2aService implements TaskControl {
 
   /**
    * A heartbeat named the digest of the sender's card. When it is not the card held for that
-   * peer, fetch the card from the peer itself (at most once per backoff period per peer).
+   * peer, fetch the card: from the peer itself over the connection this node has to it (at most
+   * once per backoff period per peer), else from `via`, the neighbour that forwarded the
+   * heartbeat, which holds the signed card (checked against the digest). Dialling every peer
+   * whose heartbeat arrives would connect each node to all others.
    */
-  noteCardDigest (peerId: string, digest: string): void {
+  noteCardDigest (peerId: string, digest: string, via?: string): void {
     if (this.#stopped || peerId === this.#init.identity.id) return
     const held = this.directory.card(peerId)
     if (held !== undefined && cardDigest(held) === digest) return
     const now = Date.now()
     if (now - (this.#fetchedAt.get(peerId) ?? 0) < CARD_FETCH_BACKOFF_MS) return
+    const { host } = this.#init
+    const connected = host.getConnections(peerIdFromString(peerId)).length > 0
+    if (!connected && via !== undefined && via !== peerId && via !== this.#init.identity.id) {
+      // not connected to it: ask the neighbour that forwarded its heartbeat. No backoff when that
+      // neighbour does not hold the card yet: the next heartbeat asks again (a stream on a
+      // connection that exists costs little; a dial to every peer would mesh the federation)
+      void this.#fetchCard(via, peerId, digest).catch(err => this.#init.log?.debug({ err, peer: peerId, via }, 'agent card relay failed'))
+      return
+    }
     this.#fetchedAt.set(peerId, now)
     if (this.#fetchedAt.size > 10_000) this.#fetchedAt.clear()
-    void this.#fetchCard(peerId).catch(err => this.#init.log?.debug({ err, peer: peerId }, 'agent card fetch failed'))
+    void this.#fetchCard(peerId, peerId).catch(err => this.#init.log?.debug({ err, peer: peerId }, 'agent card fetch failed'))
   }
 
-  async #fetchCard (peerId: string): Promise<void> {
+  /** Asks `from` for the signed card of `of` (itself when they are the same) and keeps it once verified. */
+  async #fetchCard (from: string, of: string, digest?: string): Promise<void> {
     const signal = AbortSignal.timeout(10_000)
-    const stream = await this.#init.host.dialProtocol(peerIdFromString(peerId), PROTOCOLS.a2a, { signal })
+    const stream = await this.#init.host.dialProtocol(peerIdFromString(from), PROTOCOLS.a2a, { signal })
     const lp = lpStream(stream, { maxDataLength: MAX_A2A_FRAME })
     try {
-      await lp.write(encodeFrame({ kind: 'card' }), { signal })
-      const frame = decodeFrame(await lp.read({ signal })) as { kind?: unknown, envelope?: unknown } | null
+      await lp.write(encodeFrame(from === of ? { kind: 'card' } : { kind: 'card', of }), { signal })
+      const frame = decodeFrame(await lp.read({ signal })) as { kind?: unknown, envelope?: unknown, message?: unknown } | null
       await stream.close({ signal })
+      if (frame?.kind === 'error') throw new Error(`no card: ${String(frame.message)}`)
       const v = verifyEnvelope(frame?.envelope, { constitution: this.#init.constitution, replay: false })
       if (!v.ok) throw new Error(`card envelope ${v.code}: ${v.reason}`)
       const problem = v.envelope.type !== ENVELOPE_TYPES.card ? `type ${v.envelope.type}` : agentCardProblem(v.envelope.payload)
       if (problem !== undefined) throw new Error(`malformed agent card: ${problem}`)
       const card = v.envelope.payload as AgentCard
-      if (card.peerId !== peerId || v.envelope.sender !== peerId) throw new Error('card of another peer')
-      this.directory.upsert(card, Date.now())
+      if (card.peerId !== of || v.envelope.sender !== of) throw new Error('card of another peer')
+      // a relay may hold an older card than the one announced: keep waiting for that one
+      if (digest !== undefined && cardDigest(card) !== digest) throw new Error('the relay holds an older card')
+      this.directory.upsert(card, Date.now(), v.envelope)
     } catch (err) {
       stream.abort(err as Error)
       throw err
@@ -261,7 +277,7 @@ export class A2aService implements TaskControl {
     if (m.topic !== TOPICS.agents || m.envelope.type !== ENVELOPE_TYPES.card) return
     const card = m.envelope.payload as AgentCard
     if (card.peerId === this.#init.identity.id) return
-    if (this.directory.upsert(card, Date.now())) this.#init.log?.debug({ peer: card.peerId, skills: card.skills.map(s => s.id) }, 'agent card')
+    if (this.directory.upsert(card, Date.now(), m.envelope)) this.#init.log?.debug({ peer: card.peerId, skills: card.skills.map(s => s.id) }, 'agent card')
   }
 
   #publishCardSoon (): void {

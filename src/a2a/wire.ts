@@ -7,7 +7,9 @@ import type { TaskPart, TaskState } from './types.ts'
  * task on that stream; the executor's frames for the task echo it.
  *   requester -> executor: `{ kind: 'task', n, envelope }` (type `a2a.task`, payload a TaskCard)
  *                          `{ kind: 'cancel', n }`
- *                          `{ kind: 'card' }` (asks for the executor's agent card)
+ *                          `{ kind: 'card', of? }` (asks for the executor's agent card, or for
+ *                          the signed card it holds of peer `of`: a relay, so that a node needs
+ *                          no connection of its own to every peer whose card it wants)
  *   executor -> requester: `{ kind: 'status', n, state, progress? }` while a task runs (only
  *                          past 10 ms), then `{ kind: 'result', n, envelope }` (type
  *                          `a2a.result`, signed by the executor, with the output and the Merkle
@@ -40,7 +42,7 @@ export type ExecutorFrame =
   | { kind: 'card', envelope: Envelope }
   | { kind: 'error', n?: number, code: string, message: string }
 
-export type RequesterFrame = { kind: 'task', n: number, envelope: unknown } | { kind: 'cancel', n: number } | { kind: 'card' }
+export type RequesterFrame = { kind: 'task', n: number, envelope: unknown } | { kind: 'cancel', n: number } | { kind: 'card', of?: string }
 
 /** Error codes a task can end with besides the envelope's R00x and FATE's F00x. */
 export const TaskErrorCode = {

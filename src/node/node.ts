@@ -662,7 +662,7 @@ export class BizraNode implements NodeControl {
       const load = typeof info.load === 'number' ? info.load : undefined
       this.#emitAll(this.#membership.heartbeat(m.envelope.sender, now, { addresses, load }))
       if (load !== undefined) this.a2a.reportLoad(m.envelope.sender, load)
-      if (typeof info.agentCard === 'string') this.a2a.noteCardDigest(m.envelope.sender, info.agentCard)
+      if (typeof info.agentCard === 'string') this.a2a.noteCardDigest(m.envelope.sender, info.agentCard, m.from)
       void this.#peerBook.remember(m.envelope.sender, { addresses, lastSeen: now }).catch(() => {})
       return
     }

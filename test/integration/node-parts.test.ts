@@ -8,6 +8,7 @@ import { soloGenesis } from '../../src/node/genesis.ts'
 import { NodeIdentity } from '../../src/identity/identity.ts'
 import { until } from '../helpers/nodes.ts'
 import { randomBytes } from 'node:crypto'
+import { peerIdFromString } from '@libp2p/peer-id'
 
 describe('a node built from parts (no home): in-memory store and transport', () => {
   test('two nodes over @libp2p/memory join, route a task and stop cleanly', async () => {
@@ -42,6 +43,49 @@ describe('a node built from parts (no home): in-memory store and transport', () 
       assert.equal(a.paths, null)
     } finally {
       await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  test('a late joiner gets the card of a peer it is not connected to from the neighbour that forwarded its heartbeat, and never dials it', async () => {
+    const swarmKey = randomBytes(32)
+    const ids = await Promise.all([NodeIdentity.generate(), NodeIdentity.generate(), NodeIdentity.generate()])
+    const genesis = { ...soloGenesis(ids[1]!.id), validators: ids.map(i => i.id), federationId: 'relay-test' }
+    const make = async (i: number, bootstrap: string[]): Promise<BizraNode> => {
+      const db = new MemoryLevel<string, string>()
+      await db.open()
+      return BizraNode.create({
+        identity: ids[i]!,
+        swarmKey,
+        genesis,
+        config: { ...DEFAULT_CONFIG, listen: [`/memory/card-relay-${i}-${ids[i]!.id.slice(-6)}`], bootstrap, api: null, heartbeatMs: 200 },
+        db,
+        transport: memory(),
+        dht: false, // no DHT walk that could connect a and c
+        logger: false,
+        ipc: false
+      })
+    }
+    // b in the middle; c offers a skill and b holds c's card before a exists, so c's card is
+    // not gossiped again while a is there (cards are republished every 5 minutes)
+    const b = await make(1, [])
+    const c = await make(2, [b.addresses()[0]!])
+    const nodes = [b, c]
+    try {
+      c.skills.register({ id: 'upper', name: 'Upper', description: '', tags: [], inputModes: ['text/plain'], outputModes: ['text/plain'] },
+        async m => ({ parts: m.parts.map(p => 'text' in p ? { text: p.text.toUpperCase() } : p) }))
+      await until(nodes, () => b.a2a.directory.providers('upper').includes(c.peerId), 'b holds c\'s card')
+      const a = await make(0, [b.addresses()[0]!])
+      nodes.push(a)
+      let aConnectedToC = false
+      a.libp2p.addEventListener('peer:connect', e => { if (e.detail.toString() === c.peerId) aConnectedToC = true })
+      await until(nodes, () => a.a2a.directory.providers('upper').includes(c.peerId), 'a holds c\'s card')
+      assert.equal(aConnectedToC, false, 'a dialled c for its card')
+      assert.equal(a.libp2p.getConnections(peerIdFromString(c.peerId)).length, 0)
+      const envelope = a.a2a.directory.envelope(c.peerId)
+      assert.equal(envelope?.sender, c.peerId, 'the card a holds is the one c signed')
+      assert.deepEqual(a.a2a.directory.card(c.peerId), c.a2a.agentCard())
+    } finally {
+      await Promise.all(nodes.map(async n => await n.stop()))
     }
   })
 
