@@ -10,25 +10,31 @@ import { until } from '../helpers/nodes.ts'
 import { randomBytes } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 
+/** N identities of one federation; `make(i, bootstrap)` builds node i in memory (store and transport) */
+async function memoryFederation (n: number, name: string, parts: { dht?: boolean } = {}): Promise<(i: number, bootstrap: string[]) => Promise<BizraNode>> {
+  const swarmKey = randomBytes(32)
+  const ids = await Promise.all(Array.from({ length: n }, async () => await NodeIdentity.generate()))
+  const genesis = { ...soloGenesis(ids[0]!.id), validators: ids.map(i => i.id), federationId: name }
+  return async (i, bootstrap) => {
+    const db = new MemoryLevel<string, string>()
+    await db.open()
+    return BizraNode.create({
+      identity: ids[i]!,
+      swarmKey,
+      genesis,
+      config: { ...DEFAULT_CONFIG, listen: [`/memory/${name}-${i}-${ids[i]!.id.slice(-6)}`], bootstrap, api: null, heartbeatMs: 200 },
+      db,
+      transport: memory(),
+      ...parts,
+      logger: false,
+      ipc: false
+    })
+  }
+}
+
 describe('a node built from parts (no home): in-memory store and transport', () => {
   test('two nodes over @libp2p/memory join, route a task and stop cleanly', async () => {
-    const swarmKey = randomBytes(32)
-    const ids = await Promise.all([NodeIdentity.generate(), NodeIdentity.generate()])
-    const genesis = { ...soloGenesis(ids[0]!.id), validators: ids.map(i => i.id), federationId: 'mem-test' }
-    const make = async (i: number, bootstrap: string[]): Promise<BizraNode> => {
-      const db = new MemoryLevel<string, string>()
-      await db.open()
-      return BizraNode.create({
-        identity: ids[i]!,
-        swarmKey,
-        genesis,
-        config: { ...DEFAULT_CONFIG, listen: [`/memory/node-parts-${i}-${ids[i]!.id.slice(-6)}`], bootstrap, api: null, heartbeatMs: 200 },
-        db,
-        transport: memory(),
-        logger: false,
-        ipc: false
-      })
-    }
+    const make = await memoryFederation(2, 'mem-test')
     const a = await make(0, [])
     const b = await make(1, [a.addresses()[0]!])
     try {
@@ -47,24 +53,7 @@ describe('a node built from parts (no home): in-memory store and transport', () 
   })
 
   test('a late joiner gets the card of a peer it is not connected to from the neighbour that forwarded its heartbeat, and never dials it', async () => {
-    const swarmKey = randomBytes(32)
-    const ids = await Promise.all([NodeIdentity.generate(), NodeIdentity.generate(), NodeIdentity.generate()])
-    const genesis = { ...soloGenesis(ids[1]!.id), validators: ids.map(i => i.id), federationId: 'relay-test' }
-    const make = async (i: number, bootstrap: string[]): Promise<BizraNode> => {
-      const db = new MemoryLevel<string, string>()
-      await db.open()
-      return BizraNode.create({
-        identity: ids[i]!,
-        swarmKey,
-        genesis,
-        config: { ...DEFAULT_CONFIG, listen: [`/memory/card-relay-${i}-${ids[i]!.id.slice(-6)}`], bootstrap, api: null, heartbeatMs: 200 },
-        db,
-        transport: memory(),
-        dht: false, // no DHT walk that could connect a and c
-        logger: false,
-        ipc: false
-      })
-    }
+    const make = await memoryFederation(3, 'relay-test', { dht: false }) // no DHT walk that could connect a and c
     // b in the middle; c offers a skill and b holds c's card before a exists, so c's card is
     // not gossiped again while a is there (cards are republished every 5 minutes)
     const b = await make(1, [])
