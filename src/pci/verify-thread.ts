@@ -114,7 +114,10 @@ export class VerifyThread {
 
   /** Starts the worker now rather than on the first check (loading it takes ~100 ms). */
   warm (): void {
-    if (!this.#broken) this.#start()?.unref()
+    if (this.#broken) return
+    const worker = this.#start()
+    // idle, the worker must not keep the process alive
+    if (this.#inFlight.size === 0) worker?.unref()
   }
 
   /** Stops the worker; envelopes still queued or in flight are checked inline. */
