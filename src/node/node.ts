@@ -1,5 +1,6 @@
 import { Level } from 'level'
 import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { Registry, Counter, Gauge, Histogram } from 'prom-client'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { readFileSync } from 'node:fs'
@@ -130,6 +131,8 @@ export class BizraNode implements NodeControl {
     tasks: Counter, taskLatency: Histogram, executed: Counter
   }
   #synced = new Set<string>()
+  /** the heartbeat addresses last given to libp2p's peer store, per peer */
+  #storedAddresses = new Map<string, string>()
 
   private constructor (fields: {
     identity: NodeIdentity, genesis: Genesis, config: NodeConfig, paths: HomePaths | null, libp2p: Host,
@@ -663,6 +666,7 @@ export class BizraNode implements NodeControl {
       this.#emitAll(this.#membership.heartbeat(m.envelope.sender, now, { addresses, load }))
       if (load !== undefined) this.a2a.reportLoad(m.envelope.sender, load)
       if (typeof info.agentCard === 'string') this.a2a.noteCardDigest(m.envelope.sender, info.agentCard, m.from)
+      this.#storeAddresses(m.envelope.sender, addresses)
       void this.#peerBook.remember(m.envelope.sender, { addresses, lastSeen: now }).catch(() => {})
       return
     }
@@ -676,6 +680,26 @@ export class BizraNode implements NodeControl {
 
   readonly #onDisconnect = (e: CustomEvent<PeerId>): void => {
     this.#emitAll(this.#membership.disconnected(e.detail.toString(), Date.now()))
+  }
+
+  /**
+   * A member's own addresses, from its signed heartbeat, go into libp2p's peer store (when they
+   * change), so that a task reaches any member by its PeerId without a DHT lookup, or where there
+   * is no DHT.
+   */
+  #storeAddresses (peerId: string, addresses: string[]): void {
+    if (addresses.length === 0 || peerId === this.identity.id) return
+    const key = addresses.join(' ')
+    if (this.#storedAddresses.get(peerId) === key) return
+    let multiaddrs
+    try {
+      multiaddrs = addresses.map(a => multiaddr(a))
+    } catch {
+      return // not multiaddrs: nothing to store
+    }
+    if (this.#storedAddresses.size >= 10_000) this.#storedAddresses.clear()
+    this.#storedAddresses.set(peerId, key)
+    void this.libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs }).catch(err => this.#log?.debug({ err, peer: peerId }, 'peer store merge failed'))
   }
 
   /** A node that lost every connection (or never got one) keeps trying its bootstrap peers. */

@@ -52,7 +52,7 @@ describe('a node built from parts (no home): in-memory store and transport', () 
     }
   })
 
-  test('a late joiner gets the card of a peer it is not connected to from the neighbour that forwarded its heartbeat, and never dials it', async () => {
+  test('a late joiner gets the card of a peer it is not connected to from the neighbour that forwarded its heartbeat, never dials it for it, and can send it a task', async () => {
     const make = await memoryFederation(3, 'relay-test', { dht: false }) // no DHT walk that could connect a and c
     // b in the middle; c offers a skill and b holds c's card before a exists, so c's card is
     // not gossiped again while a is there (cards are republished every 5 minutes)
@@ -73,6 +73,10 @@ describe('a node built from parts (no home): in-memory store and transport', () 
       const envelope = a.a2a.directory.envelope(c.peerId)
       assert.equal(envelope?.sender, c.peerId, 'the card a holds is the one c signed')
       assert.deepEqual(a.a2a.directory.card(c.peerId), c.a2a.agentCard())
+      // c's heartbeat gave a its addresses: a task reaches c by PeerId, with no DHT to look it up
+      const t = await a.tasks.waitTask((await a.tasks.sendTask({ skill: 'upper', message: { parts: [{ text: 'relay' }] } })).id)
+      assert.equal(t.state, 'completed', JSON.stringify(t.error))
+      assert.deepEqual(t.result, [{ text: 'RELAY' }])
     } finally {
       await Promise.all(nodes.map(async n => await n.stop()))
     }
