@@ -1,7 +1,7 @@
 import { TopicValidatorResult, type GossipSub, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { createEnvelope, recordNonce, replayed, verifyEnvelope, type CreateEnvelopeOptions, type Envelope } from '../pci/envelope.ts'
-import { sharedVerifyThread, type VerifyThread } from '../pci/verify-thread.ts'
+import { parseEnvelopeBytes, sharedVerifyThread, type VerifyThread } from '../pci/verify-thread.ts'
 import { ReplayCache } from '../pci/replay.ts'
 import { RejectCode } from '../pci/codes.ts'
 import { checkEnvelopeGates } from '../governance/gates.ts'
@@ -25,6 +25,9 @@ export interface RejectedMessage {
   action: 'reject' | 'ignore'
 }
 
+/** where a node verifies gossip envelopes (see SignedGossipInit.verify) */
+export type GossipVerify = 'thread' | 'inline'
+
 export interface SignedGossipInit {
   identity: NodeIdentity
   constitution: Constitution
@@ -35,7 +38,7 @@ export interface SignedGossipInit {
    * checks signatures while this event loop moves messages), 'inline' on this thread. Default
    * 'thread' where the machine has more than one core.
    */
-  verify?: 'thread' | 'inline'
+  verify?: GossipVerify
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -60,10 +63,12 @@ export interface GossipValidationInit {
   payloadChecks?: ReadonlyMap<string, PayloadCheck>
 }
 
+const tooLarge: Validation = { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'message too large' }
+
 export function validateGossip (data: Uint8Array, init: GossipValidationInit): Validation {
-  const parsed = parseGossip(data)
-  if (!parsed.ok) return parsed.validation
-  return afterVerification(verifyEnvelope(parsed.value, init), init)
+  if (data.length > MAX_GOSSIP_BYTES) return tooLarge
+  const parsed = parseEnvelopeBytes(data)
+  return afterVerification(parsed.ok ? verifyEnvelope(parsed.value, init) : parsed, init)
 }
 
 /**
@@ -76,17 +81,6 @@ export async function validateGossipOnThread (data: Uint8Array, thread: VerifyTh
   if (!verdict.ok) return afterVerification(verdict, init)
   const envelope = JSON.parse(decoder.decode(data)) as Envelope
   return afterVerification(recordNonce(envelope, init.replay, init.constitution, init.now) ? { ok: true, envelope } : replayed(envelope), init)
-}
-
-const tooLarge: Validation = { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'message too large' }
-
-function parseGossip (data: Uint8Array): { ok: true, value: unknown } | { ok: false, validation: Validation } {
-  if (data.length > MAX_GOSSIP_BYTES) return { ok: false, validation: tooLarge }
-  try {
-    return { ok: true, value: JSON.parse(decoder.decode(data)) }
-  } catch {
-    return { ok: false, validation: { action: 'reject', code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' } }
-  }
 }
 
 /** the stale/invalid split, then the gate chain and the payload check of the type */

@@ -15,7 +15,7 @@ import type { Constitution } from '../governance/constitution.ts'
 import { loadSwarmKey } from '../net/swarm-key.ts'
 import { privateNetwork } from '../net/pnet.ts'
 import { createHost, type Host, type HostOptions } from '../net/host.ts'
-import { SignedGossip, type VerifiedMessage } from '../net/gossip.ts'
+import { SignedGossip, type GossipVerify, type VerifiedMessage } from '../net/gossip.ts'
 import { TOPICS, type Topic } from '../net/protocols.ts'
 import { createMembership, type Membership } from '../net/membership.ts'
 import { startIpcServer } from './ipc.ts'
@@ -79,7 +79,7 @@ export interface NodeParts {
   /** serve the IPC socket (default true; needs paths) */
   ipc?: boolean
   /** where gossip envelopes are verified (SignedGossipInit.verify; default: a thread where there are 2+ cores) */
-  gossipVerify?: 'thread' | 'inline'
+  gossipVerify?: GossipVerify
 }
 
 /** Payload of a `/bizra/1/node-info` heartbeat. */
@@ -136,7 +136,7 @@ export class BizraNode implements NodeControl {
 
   private constructor (fields: {
     identity: NodeIdentity, genesis: Genesis, config: NodeConfig, paths: HomePaths | null, libp2p: Host,
-    db: NodeDb, registry: Registry, log: Logger | undefined, gossipVerify?: 'thread' | 'inline'
+    db: NodeDb, registry: Registry, log: Logger | undefined, gossipVerify?: GossipVerify
   }) {
     this.identity = fields.identity
     this.genesis = fields.genesis

@@ -44,18 +44,23 @@ interface Check {
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
+/** A message's bytes as JSON, or R005 when they are not UTF-8 JSON. */
+export function parseEnvelopeBytes (bytes: Uint8Array): { ok: true, value: unknown } | { ok: false, code: RejectCode, reason: string } {
+  try {
+    return { ok: true, value: JSON.parse(decoder.decode(bytes)) }
+  } catch {
+    return { ok: false, code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' }
+  }
+}
+
 /**
  * verifyEnvelope without the replay check, on the calling thread: what the worker runs for each
  * envelope of a batch, and what checks run as when there is no worker.
  */
 export function verifyEnvelopeBytes (bytes: Uint8Array, now: number, constitution: Constitution): ThreadVerdict {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(decoder.decode(bytes))
-  } catch {
-    return { ok: false, code: RejectCode.MALFORMED_ENVELOPE, reason: 'not UTF-8 JSON' }
-  }
-  const v = verifyEnvelope(parsed, { constitution, now, replay: false })
+  const parsed = parseEnvelopeBytes(bytes)
+  if (!parsed.ok) return parsed
+  const v = verifyEnvelope(parsed.value, { constitution, now, replay: false })
   return v.ok ? { ok: true } : { ok: false, code: v.code, reason: v.reason }
 }
 
@@ -84,9 +89,8 @@ export class VerifyThread {
   #queue: Check[] = []
   #flushScheduled = false
   #nextId = 1
-  readonly #inFlight = new Map<number, Check[]>()
-  /** when each batch still out was sent (performance.now()), oldest first */
-  readonly #sentAt = new Map<number, number>()
+  /** the batches out, oldest first, with when each was sent (performance.now()) */
+  readonly #inFlight = new Map<number, { checks: Check[], sentAt: number }>()
   /** the id of the last batch the worker finished, written by the worker */
   readonly #finished = new BigInt64Array(new SharedArrayBuffer(8))
 
@@ -148,9 +152,9 @@ export class VerifyThread {
 
   /** the oldest batch out has waited over LATE_ANSWER_MS and the worker has not finished it */
   #oldestAnswerLate (): boolean {
-    const oldest = this.#sentAt.entries().next()
+    const oldest = this.#inFlight.entries().next()
     if (oldest.done === true) return false
-    const [id, sentAt] = oldest.value
+    const [id, { sentAt }] = oldest.value
     // (an answer the worker wrote while this thread was busy is not late: the worker is keeping up)
     return performance.now() - sentAt > LATE_ANSWER_MS && Atomics.load(this.#finished, 0) < BigInt(id)
   }
@@ -175,8 +179,7 @@ export class VerifyThread {
       nows[i] = c.now
     }
     const id = this.#nextId++
-    this.#inFlight.set(id, checks)
-    this.#sentAt.set(id, performance.now())
+    this.#inFlight.set(id, { checks, sentAt: performance.now() })
     if (this.#inFlight.size === 1) worker.ref()
     this.batches++
     const batch: VerifyBatch = { id, constitution: checks[0]!.constitution, bytes: bytes.buffer, ends: ends.buffer, nows: nows.buffer }
@@ -199,10 +202,9 @@ export class VerifyThread {
   }
 
   readonly #onAnswer = (answer: VerifyAnswer): void => {
-    const checks = this.#inFlight.get(answer.id)
+    const checks = this.#inFlight.get(answer.id)?.checks
     if (checks === undefined) return
     this.#inFlight.delete(answer.id)
-    this.#sentAt.delete(answer.id)
     // idle, the worker must not keep the process alive
     if (this.#inFlight.size === 0) this.#worker?.unref()
     const verdicts: ThreadVerdict[] = checks.map(() => ({ ok: true }))
@@ -215,11 +217,10 @@ export class VerifyThread {
     if (this.#broken) return
     this.#broken = true
     this.#worker = undefined
-    for (const checks of this.#inFlight.values()) {
+    for (const { checks } of this.#inFlight.values()) {
       for (const c of checks) c.resolve(verifyEnvelopeBytes(c.bytes, c.now, c.constitution))
     }
     this.#inFlight.clear()
-    this.#sentAt.clear()
   }
 }
 
