@@ -16,7 +16,16 @@ export interface VerifyBatch {
   ends: ArrayBuffer
   /** the time (epoch ms) each envelope's TTL is checked against */
   nows: ArrayBuffer
+  /**
+   * one byte per envelope (shared memory), 0 until the worker has checked it, then
+   * VERDICT_PASSED or VERDICT_FAILED: the caller takes passes from here as soon as it runs,
+   * without waiting for the answer message to come through its event loop
+   */
+  verdicts: SharedArrayBuffer
 }
+
+export const VERDICT_PASSED = 1
+export const VERDICT_FAILED = 2
 
 /** From the worker: the envelopes that failed, by index; every other one passed. */
 export interface VerifyAnswer {
@@ -40,6 +49,18 @@ interface Check {
   now: number
   constitution: Constitution
   resolve: (verdict: ThreadVerdict) => void
+}
+
+/** A batch at the worker, or checked with failures whose reasons come in its answer message. */
+interface BatchOut {
+  checks: Check[]
+  /** performance.now() when it went */
+  sentAt: number
+  verdicts: Uint8Array
+  /** checks [0, taken) have a verdict byte: passes resolved, failures waiting for the answer */
+  taken: number
+  /** failures among them */
+  failures: number
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -71,15 +92,20 @@ export function verifyEnvelopeBytes (bytes: Uint8Array, now: number, constitutio
  * then parses them once more for itself and checks its replay cache, which stays on its thread.
  *
  * Envelopes asked for before the current microtasks end go to the worker as one batch (one
- * buffer, transferred) and come back as one answer. With MAX_IN_FLIGHT batches out, further
- * envelopes queue and leave together when an answer comes, at most MAX_BATCH at a time. A lone
+ * buffer, transferred). The worker writes each envelope's verdict into the batch's shared bytes
+ * as it goes, and the caller takes the passes from there whenever it runs (each check asked for
+ * looks): under load the answer message would wait for the event loop's next look at its
+ * ports, after a round of every readable socket, and in that time the batch's messages were
+ * neither delivered nor forwarded. Failures wait for the answer message, which carries their
+ * reasons. With MAX_IN_FLIGHT batches at the worker, further envelopes queue and leave together
+ * when one is done, at most MAX_BATCH at a time. A lone
  * message waits for no one; under load one hop serves many; and small batches keep both threads
  * busy at once (one large batch leaves the event loop idle while the worker works through it,
  * then the worker idle while the loop forwards). A flush per event-loop turn (setImmediate)
  * starved: with many peers on loopback the poll phase finds readable sockets for seconds.
  *
- * If the worker's answers come late (LATE_ANSWER_MS, 50 ms: the machine's other cores are busy and
- * it waits for one), the event loop checks what queued meanwhile itself, so a starved worker
+ * If the worker itself falls behind (a batch unfinished LATE_ANSWER_MS, 50 ms, after it went: the
+ * machine's other cores are busy and it waits for one), the event loop checks what queued meanwhile itself, so a starved worker
  * costs no more than checking inline. If the worker cannot start or dies, the envelopes it held
  * and every later one are checked inline: nothing is lost and no valid message is refused.
  */
@@ -89,10 +115,8 @@ export class VerifyThread {
   #queue: Check[] = []
   #flushScheduled = false
   #nextId = 1
-  /** the batches out, oldest first, with when each was sent (performance.now()) */
-  readonly #inFlight = new Map<number, { checks: Check[], sentAt: number }>()
-  /** the id of the last batch the worker finished, written by the worker */
-  readonly #finished = new BigInt64Array(new SharedArrayBuffer(8))
+  /** the batches out, oldest first */
+  readonly #inFlight = new Map<number, BatchOut>()
 
   /** batches sent to the worker so far */
   batches = 0
@@ -132,10 +156,12 @@ export class VerifyThread {
     await worker?.terminate()
   }
 
-  /** sends queued checks while fewer than MAX_IN_FLIGHT batches are out */
+  /** takes the verdicts the worker has written, then sends queued checks while fewer than MAX_IN_FLIGHT batches are at the worker */
   readonly #pump = (): void => {
     this.#flushScheduled = false
-    while (this.#queue.length > 0 && (this.#broken || this.#inFlight.size < MAX_IN_FLIGHT)) {
+    const atWorker = this.#takeVerdicts()
+    let room = MAX_IN_FLIGHT - atWorker
+    while (this.#queue.length > 0 && (this.#broken || room-- > 0)) {
       // one batch: up to MAX_BATCH checks in a row that share a constitution
       const first = this.#queue[0]!
       let n = 1
@@ -150,13 +176,41 @@ export class VerifyThread {
     }
   }
 
-  /** the oldest batch out has waited over LATE_ANSWER_MS and the worker has not finished it */
+  /**
+   * Resolves every check that passed on the worker, from the batches' shared verdict bytes; a
+   * batch whose checks all passed is done (its answer message will find nothing). The answer
+   * message alone would reach this thread only when its event loop next looks, which under
+   * load is after a full round of every readable socket (hundreds of ms with many peers), while
+   * this runs whenever a check is asked for. Returns how many batches the worker still holds.
+   */
+  #takeVerdicts (): number {
+    let atWorker = 0
+    for (const [id, batch] of this.#inFlight) {
+      const { checks, verdicts } = batch
+      while (batch.taken < checks.length) {
+        const verdict = Atomics.load(verdicts, batch.taken)
+        if (verdict === 0) break
+        if (verdict === VERDICT_PASSED) checks[batch.taken]!.resolve({ ok: true })
+        else batch.failures++
+        batch.taken++
+      }
+      if (batch.taken < checks.length) atWorker++
+      else if (batch.failures === 0) this.#inFlight.delete(id)
+    }
+    // idle, the worker must not keep the process alive
+    if (this.#inFlight.size === 0) this.#worker?.unref()
+    return atWorker
+  }
+
+  /**
+   * The oldest batch the worker has not finished (as of #takeVerdicts) went over LATE_ANSWER_MS
+   * ago. (Verdicts the worker wrote while this thread was busy are not late: the worker keeps up.)
+   */
   #oldestAnswerLate (): boolean {
-    const oldest = this.#inFlight.entries().next()
-    if (oldest.done === true) return false
-    const [id, { sentAt }] = oldest.value
-    // (an answer the worker wrote while this thread was busy is not late: the worker is keeping up)
-    return performance.now() - sentAt > LATE_ANSWER_MS && Atomics.load(this.#finished, 0) < BigInt(id)
+    for (const { checks, taken, sentAt } of this.#inFlight.values()) {
+      if (taken < checks.length) return performance.now() - sentAt > LATE_ANSWER_MS
+    }
+    return false
   }
 
   #send (checks: Check[]): void {
@@ -179,17 +233,18 @@ export class VerifyThread {
       nows[i] = c.now
     }
     const id = this.#nextId++
-    this.#inFlight.set(id, { checks, sentAt: performance.now() })
+    const verdicts = new SharedArrayBuffer(checks.length)
+    this.#inFlight.set(id, { checks, sentAt: performance.now(), verdicts: new Uint8Array(verdicts), taken: 0, failures: 0 })
     if (this.#inFlight.size === 1) worker.ref()
     this.batches++
-    const batch: VerifyBatch = { id, constitution: checks[0]!.constitution, bytes: bytes.buffer, ends: ends.buffer, nows: nows.buffer }
+    const batch: VerifyBatch = { id, constitution: checks[0]!.constitution, bytes: bytes.buffer, ends: ends.buffer, nows: nows.buffer, verdicts }
     worker.postMessage(batch, [bytes.buffer, ends.buffer, nows.buffer])
   }
 
   #start (): Worker | undefined {
     if (this.#worker !== undefined) return this.#worker
     try {
-      const worker = new Worker(this.#workerUrl, { workerData: { finished: this.#finished } })
+      const worker = new Worker(this.#workerUrl)
       worker.on('message', this.#onAnswer)
       worker.on('error', () => { this.#fail() })
       worker.on('exit', () => { this.#fail() })
@@ -202,14 +257,16 @@ export class VerifyThread {
   }
 
   readonly #onAnswer = (answer: VerifyAnswer): void => {
-    const checks = this.#inFlight.get(answer.id)?.checks
-    if (checks === undefined) return
-    this.#inFlight.delete(answer.id)
-    // idle, the worker must not keep the process alive
-    if (this.#inFlight.size === 0) this.#worker?.unref()
-    const verdicts: ThreadVerdict[] = checks.map(() => ({ ok: true }))
-    for (const [i, code, reason] of answer.failed) verdicts[i] = { ok: false, code, reason }
-    for (let i = 0; i < checks.length; i++) checks[i]!.resolve(verdicts[i]!)
+    const batch = this.#inFlight.get(answer.id)
+    if (batch !== undefined) {
+      this.#inFlight.delete(answer.id)
+      const { checks, taken } = batch
+      // the passes before `taken` were resolved from the verdict bytes
+      const failed = new Map(answer.failed.map(([i, code, reason]) => [i, { ok: false, code, reason } as const]))
+      for (let i = 0; i < checks.length; i++) {
+        if (i >= taken || failed.has(i)) checks[i]!.resolve(failed.get(i) ?? { ok: true })
+      }
+    }
     this.#pump()
   }
 
@@ -217,8 +274,10 @@ export class VerifyThread {
     if (this.#broken) return
     this.#broken = true
     this.#worker = undefined
-    for (const { checks } of this.#inFlight.values()) {
-      for (const c of checks) c.resolve(verifyEnvelopeBytes(c.bytes, c.now, c.constitution))
+    for (const { checks, verdicts, taken } of this.#inFlight.values()) {
+      checks.forEach((c, i) => {
+        if (i >= taken || verdicts[i] !== VERDICT_PASSED) c.resolve(verifyEnvelopeBytes(c.bytes, c.now, c.constitution))
+      })
     }
     this.#inFlight.clear()
   }

@@ -109,3 +109,29 @@ test('when the worker\'s answers are late, the caller checks what queued itself;
     await thread.close()
   }
 })
+
+test('passes are taken from the shared verdict bytes, without the answer message; failures wait for it', { timeout: 10_000 }, async () => {
+  const thread = new VerifyThread({ workerUrl: new URL('../helpers/mute-verify-worker.ts', import.meta.url) })
+  const all = cases()
+  const valid = all.find(c => c.name === 'valid')!
+  const forged = all.find(c => c.name === 'forged sender')!
+  let forgedVerdict: ThreadVerdict | undefined
+  try {
+    const first = [thread.check(valid.bytes, NOW, DEFAULT_CONSTITUTION), thread.check(valid.bytes, NOW, DEFAULT_CONSTITUTION)]
+    void Promise.resolve(thread.check(forged.bytes, NOW, DEFAULT_CONSTITUTION)).then(v => { forgedVerdict = v })
+    let settled = false
+    void Promise.all(first).then(() => { settled = true })
+    // no answer message ever comes: each later check asked for looks at the verdict bytes
+    while (!settled) {
+      await new Promise(resolve => setTimeout(resolve, 10))
+      void thread.check(valid.bytes, NOW, DEFAULT_CONSTITUTION)
+    }
+    assert.deepEqual(await Promise.all(first), [{ ok: true }, { ok: true }])
+    assert.equal(forgedVerdict, undefined, 'a failure needs its reason from the answer message')
+  } finally {
+    await thread.close()
+  }
+  // the thread gone, what it held is checked inline: the failure gets its reason
+  await new Promise(resolve => setImmediate(resolve))
+  assert.deepEqual(forgedVerdict, forged.expected)
+})
