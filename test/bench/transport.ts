@@ -1,23 +1,34 @@
 /**
- * npm run bench:transport — one stream of BENCH_MIB (default 256) MiB between two libp2p nodes in
- * this process over loopback TCP + Noise + yamux, with our private network (src/net/pnet.ts) and
- * without any protector, in the same run; then the same stream over stock @libp2p/pnet, capped
- * by a timeout, with its failure caught and reported.
+ * npm run bench:transport — one stream of BENCH_MIB (default 256) MiB from one libp2p node to
+ * another over loopback TCP + Noise + yamux, with our private network (src/net/pnet.ts) and
+ * without any protector, in the same run.
  *
- * The two modes alternate for BENCH_ROUNDS (default 3) rounds after one full-size warm-up each, and
- * each mode reports the median of its rounds, so a burst of load from elsewhere on the machine
- * does not land on one mode only. Every line but the last is context; the last line is one JSON
- * object: {"bench":"transport","mib":…,"pnetMiBps":…,"plainMiBps":…,"ratio":…,"stockPnet":{…}}.
+ * The headline figures come from two nodes in two processes, as two nodes run: this process
+ * sends, a child process (this file with --receiver) receives. The same transfer between two
+ * nodes in this one process follows as context: there both ends' XSalsa20 (and Noise) run on
+ * one thread, which no deployment does, so its ratio is lower. Last, the same stream over stock
+ * @libp2p/pnet in this process, capped by a timeout, with its failure caught and reported.
+ *
+ * A transfer is timed from the first byte sent until the receiver's reply, which it sends once
+ * it has counted the last byte (the count, checked). Modes alternate for BENCH_ROUNDS (default
+ * 3) rounds after one full-size warm-up each; each mode reports the median of its rounds and the
+ * ratio is the median of the rounds' pnet/plain ratios (a round's two transfers, a moment apart,
+ * see the same machine). The last line is one JSON object:
+ * {"bench":"transport","mib":…,"pnetMiBps":…,"plainMiBps":…,"ratio":…,"inProcess":{…},"stockPnet":{…}}
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { preSharedKey } from '@libp2p/pnet'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionProtector, Stream } from '@libp2p/interface'
 import { DEFAULT_XSALSA20_BACKEND, privateNetwork } from '../../src/net/pnet.ts'
 import { formatSwarmKey, generateSwarmKey } from '../../src/net/swarm-key.ts'
+import { median } from './harness.ts'
 
 const MIB = Number(process.env.BENCH_MIB ?? 256)
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
@@ -26,68 +37,65 @@ const PROTOCOL = '/bizra/bench/bulk/1.0.0'
 const CHUNK = 64 * 1024
 
 type Protector = (components: any) => ConnectionProtector
+type Mode = 'plain' | 'pnet'
 
-async function pair (protector: Protector | undefined): Promise<[Libp2p, Libp2p]> {
-  const make = async (): Promise<Libp2p> => createLibp2p({
+async function bulkNode (protector: Protector | undefined): Promise<Libp2p> {
+  const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionProtector: protector,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()]
   })
-  return Promise.all([make(), make()])
+  // the receiving end: counts what arrives, then answers with the count (8 bytes) and closes
+  await node.handle(PROTOCOL, async (stream: Stream) => {
+    let count = 0
+    for await (const data of stream) count += data.byteLength
+    const reply = new Uint8Array(8)
+    new DataView(reply.buffer).setBigUint64(0, BigInt(count))
+    stream.send(reply)
+    await stream.close()
+  })
+  return node
 }
 
 /**
- * Sends `mib` MiB a -> b on one new stream and resolves with MiB/s, measured from the first byte
- * sent to the receiver having counted the last one. Rejects if the stream or connection fails,
- * if fewer bytes arrive, or when `signal` aborts.
+ * Sends `mib` MiB to `to` on one new stream and resolves with MiB/s, from the first byte sent
+ * to the receiver's reply. Rejects if the stream or connection fails, if the receiver counted
+ * other than what was sent, or when `signal` aborts.
  */
-export async function transfer (a: Libp2p, b: Libp2p, mib: number, signal?: AbortSignal): Promise<number> {
+async function transfer (from: Libp2p, to: Multiaddr, mib: number, signal?: AbortSignal): Promise<number> {
   const total = mib * 1024 * 1024
   const chunk = new Uint8Array(CHUNK).map((_, i) => (i * 131 + 7) & 0xff)
-  const received = new Promise<number>((resolve, reject) => {
-    void b.handle(PROTOCOL, async (stream: Stream) => {
-      let n = 0
-      try {
-        for await (const data of stream) n += data.byteLength
-        resolve(n)
-      } catch (err) {
-        reject(err)
-      }
-    }, { force: true })
-  })
-  received.catch(() => {}) // observed below; avoid an unhandled rejection if sending fails first
   const aborted = new Promise<never>((_resolve, reject) => {
     if (signal?.aborted === true) reject(signal.reason)
     signal?.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
   })
   aborted.catch(() => {})
   const run = async (): Promise<number> => {
-    const stream = await a.dialProtocol(b.getMultiaddrs()[0]!, PROTOCOL, { signal })
+    const stream = await from.dialProtocol(to, PROTOCOL, { signal })
     const t0 = performance.now()
+    const reply = (async () => {
+      const parts: Uint8Array[] = []
+      for await (const data of stream) parts.push(data.subarray())
+      return Buffer.concat(parts)
+    })()
+    reply.catch(() => {}) // observed below; a failed send must not leave it unhandled
     for (let sent = 0; sent < total; sent += CHUNK) {
       if (!stream.send(chunk)) await stream.onDrain({ signal })
     }
     await stream.close({ signal })
-    const n = await received
+    const answer = await reply
     const seconds = (performance.now() - t0) / 1000
-    if (n !== total) throw new Error(`received ${n} of ${total} bytes`)
+    const counted = answer.length === 8 ? Number(answer.readBigUInt64BE(0)) : -1
+    if (counted !== total) throw new Error(`the receiver counted ${counted} of ${total} bytes`)
     return mib / seconds
   }
-  try {
-    return await Promise.race([run(), aborted])
-  } finally {
-    await b.unhandle(PROTOCOL).catch(() => {})
-  }
+  return Promise.race([run(), aborted])
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
 const round1 = (x: number): number => Math.round(x * 10) / 10
+const round3 = (x: number): number => Math.round(x * 1000) / 1000
 const message = (err: unknown): string => {
   if (err instanceof Event) {
     const inner = (err as Event & { error?: unknown }).error
@@ -114,41 +122,86 @@ function recordingCloseErrors (factory: Protector, errors: unknown[]): Protector
   }
 }
 
+interface Measured { plainMiBps: number, pnetMiBps: number, ratio: number }
+
+/** Warm-up, then ROUNDS alternating rounds from `senders` to `receivers` (one node of each mode). */
+async function measure (label: string, senders: Record<Mode, Libp2p>, receivers: Record<Mode, Multiaddr>): Promise<Measured> {
+  // a full-size warm-up each: the plain path keeps speeding up (JIT, yamux windows) for a
+  // while, and measuring it cold would flatter the ratio
+  await transfer(senders.plain, receivers.plain, MIB)
+  await transfer(senders.pnet, receivers.pnet, MIB)
+  const speeds: Record<Mode, number[]> = { plain: [], pnet: [] }
+  for (let r = 0; r < ROUNDS; r++) {
+    speeds.plain.push(await transfer(senders.plain, receivers.plain, MIB))
+    speeds.pnet.push(await transfer(senders.pnet, receivers.pnet, MIB))
+    console.log(`${label}, round ${r + 1}: plain ${speeds.plain.at(-1)!.toFixed(1)} MiB/s, private network ${speeds.pnet.at(-1)!.toFixed(1)} MiB/s`)
+  }
+  return {
+    plainMiBps: round1(median(speeds.plain)),
+    pnetMiBps: round1(median(speeds.pnet)),
+    ratio: round3(median(speeds.pnet.map((p, r) => p / speeds.plain[r]!)))
+  }
+}
+
+/** The receiving process: a plain and a private-network node; tells the parent their addresses. */
+async function receiver (hexKey: string): Promise<void> {
+  const plain = await bulkNode(undefined)
+  const pnet = await bulkNode(privateNetwork({ psk: Buffer.from(hexKey, 'hex') }))
+  process.send!({ plain: plain.getMultiaddrs()[0]!.toString(), pnet: pnet.getMultiaddrs()[0]!.toString() })
+  process.on('disconnect', () => { process.exit(0) })
+}
+
+/** Forks the receiving process and resolves with its nodes' addresses. */
+async function startReceiver (key: Uint8Array): Promise<{ child: ChildProcess, addresses: Record<Mode, Multiaddr> }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--receiver', Buffer.from(key).toString('hex')], { stdio: 'inherit' })
+  const addresses = await new Promise<Record<Mode, string>>((resolve, reject) => {
+    child.once('message', resolve as (m: unknown) => void)
+    child.once('exit', (code) => { reject(new Error(`the receiving process exited (code ${code}) before it listened`)) })
+  })
+  return { child, addresses: { plain: multiaddr(addresses.plain), pnet: multiaddr(addresses.pnet) } }
+}
+
 async function main (): Promise<void> {
   const key = generateSwarmKey()
   console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; loadavg ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
-  console.log(`one stream of ${MIB} MiB (${CHUNK / 1024} KiB writes), two nodes in one process, loopback TCP + Noise + yamux; ${ROUNDS} alternating rounds after a full-size warm-up, median per mode`)
+  console.log(`one stream of ${MIB} MiB (${CHUNK / 1024} KiB writes), loopback TCP + Noise + yamux; ${ROUNDS} alternating rounds after a full-size warm-up, median per mode`)
   console.log(`our private network: XSalsa20 on ${DEFAULT_XSALSA20_BACKEND}`)
 
-  const plain = await pair(undefined)
-  const pnet = await pair(privateNetwork({ psk: key }))
-  const speeds: { plain: number[], pnet: number[] } = { plain: [], pnet: [] }
   let failure: unknown
+  let twoProcesses: Measured | undefined
+  let inProcess: Measured | undefined
+  const senders = { plain: await bulkNode(undefined), pnet: await bulkNode(privateNetwork({ psk: key })) }
+  const { child, addresses } = await startReceiver(key)
   try {
-    // a full-size warm-up each: the plain path keeps speeding up (JIT, yamux windows) for a
-    // while, and measuring it cold would flatter the ratio
-    await transfer(plain[0], plain[1], MIB)
-    await transfer(pnet[0], pnet[1], MIB)
-    for (let r = 0; r < ROUNDS; r++) {
-      speeds.plain.push(await transfer(plain[0], plain[1], MIB))
-      speeds.pnet.push(await transfer(pnet[0], pnet[1], MIB))
-      console.log(`round ${r + 1}: plain ${speeds.plain.at(-1)!.toFixed(1)} MiB/s, private network ${speeds.pnet.at(-1)!.toFixed(1)} MiB/s`)
-    }
+    twoProcesses = await measure('two processes', senders, addresses)
   } catch (err) {
     failure = err
-    console.log(`our private network failed: ${message(err)}`)
   } finally {
-    await Promise.all([...plain, ...pnet].map(async n => n.stop()))
+    child.disconnect()
   }
+  if (failure === undefined) {
+    // both ends in this process: both ends' ciphers on one thread
+    const receivers = { plain: await bulkNode(undefined), pnet: await bulkNode(privateNetwork({ psk: key })) }
+    try {
+      inProcess = await measure('one process', senders, { plain: receivers.plain.getMultiaddrs()[0]!, pnet: receivers.pnet.getMultiaddrs()[0]! })
+    } catch (err) {
+      failure = err
+    } finally {
+      await Promise.all(Object.values(receivers).map(async n => n.stop()))
+    }
+  }
+  await Promise.all(Object.values(senders).map(async n => n.stop()))
+  if (failure !== undefined) console.log(`our private network failed: ${message(failure)}`)
 
   // stock @libp2p/pnet last, so that whatever it does to the process cannot touch the runs above
   let stockPnet: { MiBps: number | null, completed: boolean, error?: string }
   const stockErrors: unknown[] = []
-  const stock = await pair(recordingCloseErrors(preSharedKey({ psk: new TextEncoder().encode(formatSwarmKey(key)) }), stockErrors))
+  const stockProtector = recordingCloseErrors(preSharedKey({ psk: new TextEncoder().encode(formatSwarmKey(key)) }), stockErrors)
+  const stock = [await bulkNode(stockProtector), await bulkNode(stockProtector)] as const
   try {
-    const mibps = await transfer(stock[0], stock[1], MIB, AbortSignal.timeout(STOCK_TIMEOUT_MS))
+    const mibps = await transfer(stock[0], stock[1].getMultiaddrs()[0]!, MIB, AbortSignal.timeout(STOCK_TIMEOUT_MS))
     stockPnet = { MiBps: round1(mibps), completed: true }
-    console.log(`stock @libp2p/pnet: ${mibps.toFixed(1)} MiB/s`)
+    console.log(`stock @libp2p/pnet (one process): ${mibps.toFixed(1)} MiB/s`)
   } catch (err) {
     // the connection's own error says why; the stream only sees that it closed
     const why = message(stockErrors[0] ?? err)
@@ -158,18 +211,17 @@ async function main (): Promise<void> {
     await Promise.all(stock.map(async n => n.stop()))
   }
 
-  const done = failure === undefined
-  const pnetMiBps = done ? median(speeds.pnet) : null
-  const plainMiBps = done ? median(speeds.plain) : null
   console.log(JSON.stringify({
     bench: 'transport',
     mib: MIB,
-    pnetMiBps: pnetMiBps === null ? null : round1(pnetMiBps),
-    plainMiBps: plainMiBps === null ? null : round1(plainMiBps),
-    ratio: pnetMiBps === null || plainMiBps === null ? null : Math.round(pnetMiBps / plainMiBps * 1000) / 1000,
+    pnetMiBps: twoProcesses?.pnetMiBps ?? null,
+    plainMiBps: twoProcesses?.plainMiBps ?? null,
+    ratio: twoProcesses?.ratio ?? null,
+    inProcess: inProcess ?? null,
     stockPnet
   }))
-  process.exit(done ? 0 : 1)
+  process.exit(failure === undefined ? 0 : 1)
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main()
+if (process.argv[2] === '--receiver') await receiver(process.argv[3]!)
+else if (import.meta.url === `file://${process.argv[1]}`) await main()
