@@ -1,13 +1,12 @@
 /**
  * npm run bench:gossip — N real libp2p nodes in one process (TCP on loopback, private network,
- * Noise, yamux, gossipsub), connected in a seeded random mesh. One burst of envelopes goes
+ * Noise, yamux, gossipsub, no DHT), connected in a seeded random mesh. One burst of envelopes goes
  * through full validation (parse, envelope verify, replay cache, gate chain) on the federation
  * topic; the same burst of equally sized bytes goes through bare gossipsub on a topic with no
  * validator. Latency = receive time - publish time on the one process clock, measured on a
  * steady stream (BENCH_STREAM_RATE envelopes/s, default 40) so that it shows propagation, not
  * the queue a back-to-back burst builds; throughput and the ratio come from the bursts. The
- * stream runs first, once the event loop is quiet after the nodes' start-up (DHT dials,
- * identify); each burst too starts on a quiet event loop. Bursts alternate raw, signed for
+ * stream runs first, once the event loop is quiet after the nodes' start-up (identify); each burst too starts on a quiet event loop. Bursts alternate raw, signed for
  * BENCH_ROUNDS rounds (default 5); the rates are the medians of their rounds and the ratio is
  * the median of each round's signed/raw ratio (the two bursts of a round, a moment apart, see
  * the same machine; two separate medians can come from different moments).
@@ -37,7 +36,11 @@ const percentile = (xs: number[], p: number): number => {
 
 const psk = generateSwarmKey()
 const identities = await Promise.all(Array.from({ length: N }, (_, i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(i + 1))))
-const hosts: Host[] = await Promise.all(identities.map(id => createHost({ privateKey: id.libp2pKey, listen: ['/ip4/127.0.0.1/tcp/0'], protector: privateNetwork({ psk }) })))
+// no DHT: its first random walk dials most of the 32 nodes at a moment of its choosing, so
+// some runs measured the seeded mesh (192 connection ends) and others a near-full one (~870),
+// at about half the deliveries per second (BENCH_DHT=1 turns it on, for comparison)
+const DHT = process.env.BENCH_DHT === '1'
+const hosts: Host[] = await Promise.all(identities.map(id => createHost({ privateKey: id.libp2pKey, listen: ['/ip4/127.0.0.1/tcp/0'], protector: privateNetwork({ psk }), dht: DHT })))
 await Promise.all(hosts.map(h => h.start()))
 // BENCH_VERIFY=inline checks envelopes on the event loop instead of the verification thread
 const VERIFY = process.env.BENCH_VERIFY === 'inline' ? 'inline' : 'thread'
@@ -158,10 +161,12 @@ const pick = (runs: Run[]): Run => runs.slice().sort((a, b) => rate(a) - rate(b)
 const signed = pick(signedRuns)
 const raw = pick(rawRuns)
 const ratios = signedRuns.map((run, r) => rate(run) / rate(rawRuns[r]!))
+const connectionEnds = hosts.reduce((n, h) => n + h.getConnections().length, 0)
 await Promise.all(hosts.map(h => h.stop()))
 
 const deliveriesPerSec = Math.round(rate(signed))
 const rawDeliveriesPerSec = Math.round(rate(raw))
+console.log(`${connectionEnds / 2} connections at the end (DHT ${DHT ? 'on' : 'off'})`)
 console.log(`rounds (signed/raw deliveries/s): ${signedRuns.map((run, r) => `${rate(run).toFixed(0)}/${rate(rawRuns[r]!).toFixed(0)}`).join(', ')}`)
 console.log(`raw: p50 ${percentile(raw.latencies, 50).toFixed(1)} ms, p99 ${percentile(raw.latencies, 99).toFixed(1)} ms; message ${payloadBytes} bytes; medians over ${rounds} rounds`)
 console.log(JSON.stringify({
