@@ -6,16 +6,19 @@
  * validator. Latency = receive time - publish time on the one process clock, measured on a
  * steady stream (BENCH_STREAM_RATE envelopes/s, default 40) so that it shows propagation, not
  * the queue a back-to-back burst builds; throughput and the ratio come from the bursts. The
- * stream runs first, once the event loop is quiet after the nodes' start-up (identify); each burst too starts on a quiet event loop. Bursts alternate raw, signed for
- * BENCH_ROUNDS rounds (default 5); the rates are the medians of their rounds and the ratio is
- * the median of each round's signed/raw ratio (the two bursts of a round, a moment apart, see
- * the same machine; two separate medians can come from different moments).
+ * stream runs first, once the event loop is quiet after the nodes' start-up (identify); each
+ * burst too starts on a quiet event loop and a collected heap. Bursts go raw, then signed and
+ * raw BENCH_ROUNDS times (default 9): the rates are the medians of each kind's bursts, and the
+ * ratio is the median of the rounds' ratios, each a signed burst's rate over the mean of the
+ * two raw bursts around it (the machine's speed drifts by up to a third from one second to the
+ * next here: bursts a moment apart see the same machine, two separate medians may not).
  * Last line: one JSON object.
  */
 import { mulberry32 } from '../helpers/random.ts'
 import { createHost, meshPeers, type Host } from '../../src/net/host.ts'
 import { privateNetwork } from '../../src/net/pnet.ts'
 import { SignedGossip } from '../../src/net/gossip.ts'
+import { sharedVerifyThread } from '../../src/pci/verify-thread.ts'
 import { TOPICS } from '../../src/net/protocols.ts'
 import { NodeIdentity } from '../../src/identity/identity.ts'
 import { DEFAULT_CONSTITUTION } from '../../src/governance/constitution.ts'
@@ -132,6 +135,9 @@ async function burst (kind: 'signed' | 'raw', count = BURST, intervalMs = 0): Pr
  * that queue: until the event loop is busy less than a third of a 250 ms window (10 s at most).
  */
 async function quiet (): Promise<void> {
+  // and from a collected heap (npm run bench:gossip passes --expose-gc): a full collection that
+  // one burst's garbage triggers would otherwise land in whichever burst comes next
+  ;(globalThis as { gc?: () => void }).gc?.()
   const deadline = Date.now() + 10_000
   let before = performance.eventLoopUtilization()
   while (Date.now() < deadline) {
@@ -142,32 +148,37 @@ async function quiet (): Promise<void> {
   }
 }
 
-// alternate the two kinds so drift affects both alike; keep the median round of each
+// raw, then (signed, raw) per round: each signed burst sits between two raw ones, and its
+// round's ratio is against their mean, so the machine's drift over those seconds cancels
 const STREAM_RATE = Number(process.env.BENCH_STREAM_RATE ?? 40)
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 9)
 const signedRuns: Run[] = []
 const rawRuns: Run[] = []
 await quiet()
 const stream = await burst('signed', 100, 1000 / STREAM_RATE)
+// each burst starts once the previous one's leftovers (duplicates, IDONTWANTs) are worked off
+await quiet()
+rawRuns.push(await burst('raw'))
 for (let r = 0; r < rounds; r++) {
-  // each burst starts once the previous one's leftovers (duplicates, IDONTWANTs) are worked off
-  await quiet()
-  rawRuns.push(await burst('raw'))
   await quiet()
   signedRuns.push(await burst('signed'))
+  await quiet()
+  rawRuns.push(await burst('raw'))
 }
 const rate = (run: Run): number => run.latencies.length / (run.wallMs / 1000)
 const pick = (runs: Run[]): Run => runs.slice().sort((a, b) => rate(a) - rate(b))[runs.length >> 1]!
 const signed = pick(signedRuns)
 const raw = pick(rawRuns)
-const ratios = signedRuns.map((run, r) => rate(run) / rate(rawRuns[r]!))
+const rawAround = (r: number): number => (rate(rawRuns[r]!) + rate(rawRuns[r + 1]!)) / 2
+const ratios = signedRuns.map((run, r) => rate(run) / rawAround(r))
 const connectionEnds = hosts.reduce((n, h) => n + h.getConnections().length, 0)
 await Promise.all(hosts.map(h => h.stop()))
 
 const deliveriesPerSec = Math.round(rate(signed))
 const rawDeliveriesPerSec = Math.round(rate(raw))
-console.log(`${connectionEnds / 2} connections at the end (DHT ${DHT ? 'on' : 'off'})`)
-console.log(`rounds (signed/raw deliveries/s): ${signedRuns.map((run, r) => `${rate(run).toFixed(0)}/${rate(rawRuns[r]!).toFixed(0)}`).join(', ')}`)
+const thread = sharedVerifyThread()
+console.log(`${connectionEnds / 2} connections at the end (DHT ${DHT ? 'on' : 'off'}); verification thread: ${thread === undefined ? 'none (one core)' : `${thread.batches} hand-offs, ${thread.helped} checks run on the event loop because the worker was late`}`)
+console.log(`rounds (signed / mean of the raw bursts around it, deliveries/s): ${signedRuns.map((run, r) => `${rate(run).toFixed(0)}/${rawAround(r).toFixed(0)}`).join(', ')}`)
 console.log(`raw: p50 ${percentile(raw.latencies, 50).toFixed(1)} ms, p99 ${percentile(raw.latencies, 99).toFixed(1)} ms; message ${payloadBytes} bytes; medians over ${rounds} rounds`)
 console.log(JSON.stringify({
   bench: 'gossip',
