@@ -65,7 +65,8 @@ test('past the int32 wrap of sequence numbers and round the byte ring, every che
     })
     const verdicts = await Promise.all(asked.map(async c => await thread.check(c.bytes, NOW, DEFAULT_CONSTITUTION)))
     verdicts.forEach((v, i) => assert.equal(v.ok ? 'ok' : v.code, asked[i]!.ok ? 'ok' : 'R002', `check ${i}`))
-    assert.equal(thread.helped, 0)
+    // (a starved worker is helped by this thread: most must still have gone round the ring)
+    assert.ok(thread.helped < 600, `${thread.helped} checks were helped`)
   } finally {
     await thread.close()
   }
