@@ -79,11 +79,11 @@ export interface VerifyAnswer {
   failed: Array<[seq: number, code: RejectCode, reason: string]>
 }
 
-/** checks at the worker at once (~13 ms of its time): more wait here, where a late worker can be helped */
+/** checks at the worker at once (~10 ms of its time): more wait here, where a late worker can be helped */
 const MAX_IN_FLIGHT = 128
 /**
  * An oldest check unfinished this long means the worker is not getting a core (128 checks take
- * it ~13 ms; at 20 ms, a worker's own GC pause on an idle machine already tripped it): the event
+ * it ~10 ms; at 20 ms, a worker's own GC pause on an idle machine already tripped it): the event
  * loop then checks what queues itself rather than let it wait.
  */
 const LATE_ANSWER_MS = 50
@@ -130,8 +130,9 @@ const inline = (c: Check): void => { c.resolve(verifyEnvelopeBytes(c.bytes, c.no
  * when it sleeps); it checks them in order and writes each verdict into its slot, and the caller
  * takes the passes from there whenever it runs (each check asked for looks). Under load the
  * caller would see a message from the worker only at its event loop's next look at its ports,
- * after a round of every readable socket, and a message per batch cost the caller more than the
- * checks saved (measured: ~2,000 postMessages per burst of 6,200 envelopes, 3% of the loop).
+ * after a round of every readable socket, and a message per batch cost the caller dearly
+ * (profiled: ~2,000 postMessages per burst of 6,200 envelopes, 3% of the loop in postMessage
+ * itself and more in the transferred buffers and their garbage).
  * Failures wait for the worker's answer message, which carries their reasons; the worker also
  * sends one, empty, when it runs out of work while the caller has not taken its verdicts (so a
  * quiet node still hears of them). At most MAX_IN_FLIGHT checks are at the worker; later ones
