@@ -43,20 +43,22 @@ export interface RingViews {
   bytes: Uint8Array
 }
 
+/** the shared buffer's sections in bytes, in order (the 8-byte floats first keeps each aligned) */
+const SECTIONS = { nows: SLOTS * 8, ctl: CTL_WORDS * 4, spans: SLOTS * 8, constitutions: SLOTS * 4, verdicts: SLOTS, bytes: RING_BYTES }
+const RING_SAB_BYTES = Object.values(SECTIONS).reduce((sum, n) => sum + n, 0)
+
 export function ringViews (sab: SharedArrayBuffer): RingViews {
   let at = 0
   const take = (n: number): number => { const start = at; at += n; return start }
   return {
-    nows: new Float64Array(sab, take(SLOTS * 8), SLOTS),
-    ctl: new Int32Array(sab, take(CTL_WORDS * 4), CTL_WORDS),
-    spans: new Uint32Array(sab, take(SLOTS * 8), SLOTS * 2),
-    constitutions: new Uint32Array(sab, take(SLOTS * 4), SLOTS),
-    verdicts: new Uint8Array(sab, take(SLOTS), SLOTS),
-    bytes: new Uint8Array(sab, take(RING_BYTES), RING_BYTES)
+    nows: new Float64Array(sab, take(SECTIONS.nows), SLOTS),
+    ctl: new Int32Array(sab, take(SECTIONS.ctl), CTL_WORDS),
+    spans: new Uint32Array(sab, take(SECTIONS.spans), SLOTS * 2),
+    constitutions: new Uint32Array(sab, take(SECTIONS.constitutions), SLOTS),
+    verdicts: new Uint8Array(sab, take(SECTIONS.verdicts), SLOTS),
+    bytes: new Uint8Array(sab, take(SECTIONS.bytes), RING_BYTES)
   }
 }
-
-const RING_SAB_BYTES = SLOTS * 8 + CTL_WORDS * 4 + SLOTS * 8 + SLOTS * 4 + SLOTS + RING_BYTES
 
 /** What the worker is given at start. */
 export interface WorkerInit {
@@ -186,6 +188,10 @@ export class VerifyThread {
     this.#written = this.#taken = options.firstSequence ?? 0
   }
 
+  /**
+   * The verdict on one envelope's bytes, checked against `constitution` at time `now`. Each
+   * constitution object goes to the worker once (known by identity): pass the same object.
+   */
   check (bytes: Uint8Array, now: number, constitution: Constitution): ThreadVerdict | Promise<ThreadVerdict> {
     if (this.#broken || bytes.byteLength > MAX_RING_ENVELOPE) return verifyEnvelopeBytes(bytes, now, constitution)
     return new Promise<ThreadVerdict>(resolve => {
@@ -220,19 +226,21 @@ export class VerifyThread {
   readonly #pump = (): void => {
     this.#pumpScheduled = false
     if (this.#broken) {
-      const queue = this.#queue.splice(0)
-      for (const c of queue) inline(c)
+      this.#checkQueueInline()
       return
     }
     this.#takeVerdicts()
     if (this.#queue.length > 0) this.#write()
-    if (this.#queue.length > 0 && this.#oldestLate()) {
-      // a starved worker (the machine's other cores busy): no worse than checking inline
-      const queue = this.#queue.splice(0)
-      this.helped += queue.length
-      for (const c of queue) inline(c)
-    }
+    // a starved worker (the machine's other cores busy): no worse than checking inline
+    if (this.#queue.length > 0 && this.#oldestLate()) this.helped += this.#checkQueueInline()
     this.#refIfBusy()
+  }
+
+  /** runs every queued check on this thread; returns how many there were */
+  #checkQueueInline (): number {
+    const queue = this.#queue.splice(0)
+    for (const c of queue) inline(c)
+    return queue.length
   }
 
   /**
@@ -260,8 +268,7 @@ export class VerifyThread {
     const worker = this.#start()
     const ring = this.#ring
     if (worker === undefined || ring === undefined) {
-      const queue = this.#queue.splice(0)
-      for (const c of queue) inline(c)
+      this.#checkQueueInline()
       return
     }
     const oldestStart = this.#written > this.#taken ? this.#slotStart[this.#taken & SLOT_MASK]! : this.#bytesWritten

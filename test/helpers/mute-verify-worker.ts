@@ -1,5 +1,5 @@
 // The verification worker with its answer messages lost: the caller learns verdicts only from
-// the batches' shared verdict bytes.
+// the verdict bytes of the shared ring's slots.
 import { parentPort } from 'node:worker_threads'
 
 parentPort!.postMessage = () => {}
