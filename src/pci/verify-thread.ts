@@ -89,6 +89,18 @@ const MAX_IN_FLIGHT = 128
  * loop then checks what queues itself rather than let it wait.
  */
 const LATE_ANSWER_MS = 50
+/**
+ * A sleeping worker is woken once WAKE_BATCH checks wait for it, once the oldest of them has
+ * waited WAKE_AFTER_MS (as seen when the next check is asked for), or else at the end of the
+ * event loop's turn. Waking it is a futex system call and an interrupt to its core, ~10 us of
+ * the event loop when measured alone and far more under load: done for every check, as before,
+ * it cost bench:gossip ~10% of its throughput, because the worker checks an envelope faster
+ * than a busy node receives the next and so slept between nearly all of them (~3,000 wakes per
+ * burst of 6,200 envelopes; now ~300). An awake worker takes new slots without being woken. The
+ * end of the turn alone is not enough: under load a turn's poll phase can run for seconds.
+ */
+const WAKE_BATCH = 8
+const WAKE_AFTER_MS = 1
 
 interface Check {
   bytes: Uint8Array
@@ -128,8 +140,8 @@ const inline = (c: Check): void => { c.resolve(verifyEnvelopeBytes(c.bytes, c.no
  * then parses them once more for itself and checks its replay cache, which stays on its thread.
  *
  * The two threads share memory and exchange no message per check: envelopes asked for before
- * the current microtasks end are copied into the shared ring and the worker is woken (a futex,
- * when it sleeps); it checks them in order and writes each verdict into its slot, and the caller
+ * the current microtasks end are copied into the shared ring, and a sleeping worker is woken
+ * (a futex) once a few are waiting or the turn ends (see WAKE_BATCH); it checks them in order and writes each verdict into its slot, and the caller
  * takes the passes from there whenever it runs (each check asked for looks). Under load the
  * caller would see a message from the worker only at its event loop's next look at its ports,
  * after a round of every readable socket, and a message per batch cost the caller dearly
@@ -177,15 +189,33 @@ export class VerifyThread {
   batches = 0
   /** checks run on the calling thread because the worker was late */
   helped = 0
+  /** hand-offs that found the worker asleep and woke it (a futex wake: a system call) */
+  wakes = 0
+  /** messages from the worker (failures, or a wake-up for verdicts not yet taken) */
+  answers = 0
+  readonly #wakeBatch: number
+  readonly #wakeAfterMs: number
+  /** checks written since the worker was last woken, and when the first of them was */
+  #unwoken = 0
+  #unwokenSince = 0
+  #wakeScheduled = false
+  readonly #wakeAtTurnEnd = (): void => {
+    this.#wakeScheduled = false
+    if (this.#unwoken > 0) this.#wake()
+  }
 
   /**
    * `workerUrl`: the worker's module (default verify-worker.ts; tests pass a slowed one).
    * `firstSequence`: the first check's sequence number (default 0; tests start near the int32
    * wrap, which a node checking 10,000 envelopes a second reaches in under three days).
+   * `wakeBatch`, `wakeAfterMs`: when a sleeping worker is woken (default WAKE_BATCH and
+   * WAKE_AFTER_MS; tests set one out of reach to see the other alone).
    */
-  constructor (options: { workerUrl?: URL, firstSequence?: number } = {}) {
+  constructor (options: { workerUrl?: URL, firstSequence?: number, wakeBatch?: number, wakeAfterMs?: number } = {}) {
     this.#workerUrl = options.workerUrl ?? new URL('./verify-worker.ts', import.meta.url)
     this.#written = this.#taken = options.firstSequence ?? 0
+    this.#wakeBatch = options.wakeBatch ?? WAKE_BATCH
+    this.#wakeAfterMs = options.wakeAfterMs ?? WAKE_AFTER_MS
   }
 
   /**
@@ -231,6 +261,7 @@ export class VerifyThread {
     }
     this.#takeVerdicts()
     if (this.#queue.length > 0) this.#write()
+    else if (this.#unwoken > 0) this.#wakeIfDue(performance.now())
     // a starved worker (the machine's other cores busy): no worse than checking inline
     if (this.#queue.length > 0 && this.#oldestLate()) this.helped += this.#checkQueueInline()
     this.#refIfBusy()
@@ -301,7 +332,24 @@ export class VerifyThread {
     this.#queue.splice(0, n)
     this.batches++
     Atomics.store(ring.ctl, CTL_WRITTEN, this.#written | 0)
-    Atomics.notify(ring.ctl, CTL_WRITTEN)
+    if (this.#unwoken === 0) this.#unwokenSince = sentAt
+    this.#unwoken += n
+    this.#wakeIfDue(sentAt)
+  }
+
+  /** a no-op (no system call) when the worker is awake: it takes new slots as it goes */
+  #wake (): void {
+    this.#unwoken = 0
+    this.wakes += Atomics.notify(this.#ring!.ctl, CTL_WRITTEN)
+  }
+
+  /** wakes the worker for the checks written since it was last woken when WAKE_BATCH or WAKE_AFTER_MS says so, else at the end of the turn */
+  #wakeIfDue (now: number): void {
+    if (this.#unwoken >= this.#wakeBatch || now - this.#unwokenSince >= this.#wakeAfterMs) this.#wake()
+    else if (!this.#wakeScheduled) {
+      this.#wakeScheduled = true
+      setImmediate(this.#wakeAtTurnEnd)
+    }
   }
 
   #constitutionId (constitution: Constitution): number {
@@ -350,6 +398,7 @@ export class VerifyThread {
   }
 
   readonly #onAnswer = (answer: VerifyAnswer): void => {
+    this.answers++
     this.#takeVerdicts()
     for (const [seq, code, reason] of answer.failed) {
       const check = this.#awaitingReason.get(seq)

@@ -184,7 +184,7 @@ await Promise.all(hosts.map(h => h.stop()))
 const deliveriesPerSec = Math.round(rate(signed))
 const rawDeliveriesPerSec = Math.round(rate(raw))
 const thread = sharedVerifyThread()
-console.log(`${connectionEnds / 2} connections at the end (DHT ${DHT ? 'on' : 'off'}); verification thread: ${thread === undefined ? 'none (one core)' : `${thread.batches} hand-offs, ${thread.helped} checks run on the event loop because the worker was late`}`)
+console.log(`${connectionEnds / 2} connections at the end (DHT ${DHT ? 'on' : 'off'}); verification thread: ${thread === undefined ? 'none (one core)' : `${thread.batches} hand-offs, ${thread.wakes} wakes, ${thread.answers} answers, ${thread.helped} checks run on the event loop because the worker was late`}`)
 console.log(`rounds (signed / mean of the raw bursts around it, deliveries/s): ${signedRuns.map((run, r) => `${rate(run).toFixed(0)}/${rawAround(r).toFixed(0)}`).join(', ')}`)
 console.log(`raw: p50 ${percentile(raw.latencies, 50).toFixed(1)} ms, p99 ${percentile(raw.latencies, 99).toFixed(1)} ms; message ${payloadBytes} bytes; medians over ${rounds} rounds`)
 console.log(JSON.stringify({

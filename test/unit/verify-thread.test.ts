@@ -169,3 +169,53 @@ test('passes are taken from the shared verdict bytes, without the answer message
   await new Promise(resolve => setImmediate(resolve))
   assert.deepEqual(forgedVerdict, forged.expected)
 })
+
+/** keeps this thread busy, as a node is that moves gossip between checks */
+function busy (ms: number): void {
+  const until = performance.now() + ms
+  while (performance.now() < until) { /* spin */ }
+}
+
+test('checks that trickle in to a busy caller wake the sleeping worker once per batch; the last few go at the end of the turn', async () => {
+  // no time limit: only the batch size decides, so the count below does not depend on timing
+  const thread = new VerifyThread({ wakeBatch: 8, wakeAfterMs: Infinity })
+  try {
+    const all = cases()
+    assert.deepEqual(await thread.check(all[0]!.bytes, NOW, DEFAULT_CONSTITUTION), all[0]!.expected) // the worker is up
+    const wakesBefore = thread.wakes
+    const asked = Array.from({ length: 61 }, (_, i) => all[i % all.length]!)
+    const pending: Array<ThreadVerdict | Promise<ThreadVerdict>> = []
+    for (const c of asked) {
+      pending.push(thread.check(c.bytes, NOW, DEFAULT_CONSTITUTION))
+      await Promise.resolve() // the hand-off runs after the current microtasks: one check per hand-off
+      busy(0.4) // the worker checks one envelope in well under this, then sleeps
+    }
+    // 7 batches of 8 woke it (at most: an awake worker needs no waking); 5 are still unwoken
+    assert.ok(thread.wakes - wakesBefore <= 7, `${thread.wakes - wakesBefore} wakes for ${asked.length} checks`)
+    const verdicts = await Promise.all(pending)
+    verdicts.forEach((v, i) => assert.deepEqual(v, asked[i]!.expected, `check ${i}: ${asked[i]!.name}`))
+    assert.ok(thread.wakes - wakesBefore <= 8)
+  } finally {
+    await thread.close()
+  }
+})
+
+test('a check that waited past the time limit wakes the sleeping worker at the next check, within the turn', async () => {
+  const thread = new VerifyThread({ wakeBatch: Infinity, wakeAfterMs: 1 })
+  try {
+    const valid = cases()[0]!
+    assert.deepEqual(await thread.check(valid.bytes, NOW, DEFAULT_CONSTITUTION), { ok: true }) // the worker is up
+    busy(5) // and asleep
+    const wakesBefore = thread.wakes
+    const first = thread.check(valid.bytes, NOW, DEFAULT_CONSTITUTION)
+    await Promise.resolve()
+    assert.equal(thread.wakes, wakesBefore, 'one check, just written: the worker sleeps on')
+    busy(2)
+    const second = thread.check(valid.bytes, NOW, DEFAULT_CONSTITUTION)
+    await Promise.resolve()
+    assert.equal(thread.wakes, wakesBefore + 1, 'the first has waited 2 ms: the second\'s hand-off woke the worker')
+    assert.deepEqual(await Promise.all([first, second]), [{ ok: true }, { ok: true }])
+  } finally {
+    await thread.close()
+  }
+})
