@@ -10,10 +10,12 @@
  * @libp2p/pnet in this process, capped by a timeout, with its failure caught and reported.
  *
  * A transfer is timed from the first byte sent until the receiver's reply, which it sends once
- * it has counted the last byte (the count, checked). Modes alternate for BENCH_ROUNDS (default
- * 3) rounds after one full-size warm-up each; each mode reports the median of its rounds and the
- * ratio is the median of the rounds' pnet/plain ratios (a round's two transfers, a moment apart,
- * see the same machine). The last line is one JSON object:
+ * it has counted the last byte (the count, checked). After one full-size warm-up of each mode, a
+ * plain transfer, then BENCH_ROUNDS (default 5) rounds of (pnet, plain), each from a collected
+ * heap; each mode reports the median of its transfers, and the ratio is the median of the
+ * rounds' ratios, each a pnet transfer over the mean of the two plain ones around it (transfers
+ * a moment apart see the same machine, whose speed drifts by a fifth from one second to the
+ * next here). The last line is one JSON object:
  * {"bench":"transport","mib":…,"pnetMiBps":…,"plainMiBps":…,"ratio":…,"inProcess":{…},"stockPnet":{…}}
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -31,7 +33,7 @@ import { formatSwarmKey, generateSwarmKey } from '../../src/net/swarm-key.ts'
 import { median } from './harness.ts'
 
 const MIB = Number(process.env.BENCH_MIB ?? 256)
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5))
 const STOCK_TIMEOUT_MS = Number(process.env.BENCH_STOCK_TIMEOUT_MS ?? 60_000)
 const PROTOCOL = '/bizra/bench/bulk/1.0.0'
 const CHUNK = 64 * 1024
@@ -124,22 +126,35 @@ function recordingCloseErrors (factory: Protector, errors: unknown[]): Protector
 
 interface Measured { plainMiBps: number, pnetMiBps: number, ratio: number }
 
-/** Warm-up, then ROUNDS alternating rounds from `senders` to `receivers` (one node of each mode). */
+/**
+ * Warm-up, then a plain transfer and ROUNDS rounds of (private network, plain) from `senders` to
+ * `receivers` (one node of each mode): each private-network transfer sits between two plain ones
+ * and its round's ratio is against their mean, so the machine's drift over those seconds cancels
+ * (always plain first, then pnet, as before, let a slowing machine flatter or hurt one mode).
+ */
 async function measure (label: string, senders: Record<Mode, Libp2p>, receivers: Record<Mode, Multiaddr>): Promise<Measured> {
   // a full-size warm-up each: the plain path keeps speeding up (JIT, yamux windows) for a
   // while, and measuring it cold would flatter the ratio
   await transfer(senders.plain, receivers.plain, MIB)
   await transfer(senders.pnet, receivers.pnet, MIB)
-  const speeds: Record<Mode, number[]> = { plain: [], pnet: [] }
+  const timed = async (mode: Mode): Promise<number> => {
+    // each transfer from a collected heap (the script runs with --expose-gc), so that the
+    // previous one's garbage is not collected inside it
+    ;(globalThis as { gc?: () => void }).gc?.()
+    return await transfer(senders[mode], receivers[mode], MIB)
+  }
+  const speeds: Record<Mode, number[]> = { plain: [await timed('plain')], pnet: [] }
+  const ratios: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
-    speeds.plain.push(await transfer(senders.plain, receivers.plain, MIB))
-    speeds.pnet.push(await transfer(senders.pnet, receivers.pnet, MIB))
-    console.log(`${label}, round ${r + 1}: plain ${speeds.plain.at(-1)!.toFixed(1)} MiB/s, private network ${speeds.pnet.at(-1)!.toFixed(1)} MiB/s`)
+    speeds.pnet.push(await timed('pnet'))
+    speeds.plain.push(await timed('plain'))
+    ratios.push(speeds.pnet[r]! / ((speeds.plain[r]! + speeds.plain[r + 1]!) / 2))
+    console.log(`${label}, round ${r + 1}: private network ${speeds.pnet[r]!.toFixed(1)} MiB/s between plain ${speeds.plain[r]!.toFixed(1)} and ${speeds.plain[r + 1]!.toFixed(1)}: ${ratios[r]!.toFixed(3)}`)
   }
   return {
     plainMiBps: round1(median(speeds.plain)),
     pnetMiBps: round1(median(speeds.pnet)),
-    ratio: round3(median(speeds.pnet.map((p, r) => p / speeds.plain[r]!)))
+    ratio: round3(median(ratios))
   }
 }
 
@@ -164,7 +179,7 @@ async function startReceiver (key: Uint8Array): Promise<{ child: ChildProcess, a
 async function main (): Promise<void> {
   const key = generateSwarmKey()
   console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; loadavg ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
-  console.log(`one stream of ${MIB} MiB (${CHUNK / 1024} KiB writes), loopback TCP + Noise + yamux; ${ROUNDS} alternating rounds after a full-size warm-up, median per mode`)
+  console.log(`one stream of ${MIB} MiB (${CHUNK / 1024} KiB writes), loopback TCP + Noise + yamux; a full-size warm-up, then plain and ${ROUNDS} rounds of (private network, plain); ratio: median of each private-network transfer over the mean of the plain ones around it`)
   console.log(`our private network: XSalsa20 on ${DEFAULT_XSALSA20_BACKEND}`)
 
   let failure: unknown
