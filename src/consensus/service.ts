@@ -39,6 +39,17 @@ export interface PatternServiceInit {
   now?: () => number
 }
 
+/**
+ * How often, while a proposal is pending, its proposer publishes it again and each validator
+ * its own vote: a sixth of the proposal's timeout, from 250 ms to 5 s. Gossip delivers at most
+ * once and only to peers in the mesh at that moment, so a validator that connects (or whose
+ * mesh forms) after the first publication would otherwise never see them, and a proposal that
+ * needed its vote would expire. Receivers drop what they already know.
+ */
+export function resendIntervalMs (timeoutMs: number): number {
+  return Math.max(250, Math.min(5_000, Math.floor(timeoutMs / 6)))
+}
+
 export class ProposalRefusedError extends Error {
   static override readonly name: string = 'ProposalRefusedError'
   override readonly name: string = 'ProposalRefusedError'
@@ -54,6 +65,8 @@ export class PatternService {
   readonly #init: PatternServiceInit
   readonly #state: ConsensusState
   readonly #timers = new Map<string, NodeJS.Timeout>()
+  /** per pending proposal we have something to resend for (see resendIntervalMs) */
+  readonly #resends = new Map<string, NodeJS.Timeout>()
   readonly #waiters = new Map<string, Array<(r: ProposeResult) => void>>()
   readonly #now: () => number
   #off: (() => void) | undefined
@@ -83,6 +96,8 @@ export class PatternService {
     this.#off?.()
     for (const t of this.#timers.values()) clearTimeout(t)
     this.#timers.clear()
+    for (const t of this.#resends.values()) clearInterval(t)
+    this.#resends.clear()
     await this.#persist
   }
 
@@ -160,11 +175,33 @@ export class PatternService {
       }, Math.max(0, t.at - this.#now()))
       timer.unref()
       this.#timers.set(t.digest, timer)
+      this.#startResending(t.digest)
     }
     for (const out of result.send) void this.#send(out)
     this.#persistInputs(event, result)
     for (const o of result.outcomes) this.#record(o)
     return result
+  }
+
+  /** Publishes a pending proposal again (if ours) and our vote on it, until it commits or expires. */
+  #startResending (digest: string): void {
+    const record = this.#state.proposals.get(digest)
+    if (record === undefined || this.#resends.has(digest)) return
+    const self = this.#init.identity.id
+    if (record.proposal.proposer !== self && !this.#state.isValidator) return
+    const interval = setInterval(() => {
+      const r = this.#state.proposals.get(digest)
+      if (r === undefined || r.status !== 'pending') {
+        clearInterval(interval)
+        this.#resends.delete(digest)
+        return
+      }
+      if (r.proposal.proposer === self) void this.#send({ kind: 'proposal', proposal: r.proposal })
+      const vote = this.#state.seenVotes.get(`${digest}:${self}`)
+      if (vote !== undefined) void this.#send({ kind: 'vote', vote })
+    }, resendIntervalMs(record.proposal.timeoutMs))
+    interval.unref()
+    this.#resends.set(digest, interval)
   }
 
   /** Stores the proposals and votes the machine took in, and the votes it cast. */
@@ -202,6 +239,8 @@ export class PatternService {
       if (o.kind === 'committed' || o.kind === 'expired') {
         const t = this.#timers.get(o.digest)
         if (t !== undefined && o.kind === 'committed') { clearTimeout(t); this.#timers.delete(o.digest) }
+        clearInterval(this.#resends.get(o.digest))
+        this.#resends.delete(o.digest)
         const result = this.#resultOf(o.digest)
         const waiters = this.#waiters.get(o.digest)
         this.#waiters.delete(o.digest)

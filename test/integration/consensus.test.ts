@@ -85,6 +85,31 @@ for (const n of [4, 7]) {
   })
 }
 
+describe('a validator that joins while a proposal waits for its vote (n=4)', () => {
+  let nodes: BizraNode[] = []
+  after(async () => { await Promise.all(nodes.map(x => x.stop())) })
+
+  test('the proposal and the votes cast before it joined reach it (they are published again while pending), and the proposal commits', async () => {
+    const fed = await federation(4)
+    const timeoutMs = 15_000
+    // two of four validators: q = 3, so nothing can commit until a third one hears the proposal
+    nodes = await startAll(fed, 2, timeoutMs)
+    const pending = nodes[1]!.propose({ id: 'needs-a-third', content: { D: 8 }, snr: 0.97, ihsan: 0.98 }, { wait: true })
+    // gossipsub offers a newcomer the ids of the last 3 heartbeats' messages (IHAVE): let the
+    // proposal and the first votes age past that window, as they would over a longer absence
+    for (let beat = 0; beat < 4; beat++) {
+      await new Promise(resolve => { nodes[0]!.libp2p.services.pubsub.addEventListener('gossipsub:heartbeat', resolve, { once: true }) })
+    }
+    const third = await startTestNode({ swarmKey: fed.key, home: fed.homes[2], bootstrap: [nodes[0]!.addresses()[0]!], config: { genesis: fed.genesis, proposalTimeoutMs: timeoutMs } })
+    nodes.push(third)
+    const result = await pending
+    assert.ok(result.status === 'committed' && result.decision === 'accept', JSON.stringify(result).slice(0, 200))
+    assert.ok(verifyCertificate(result.certificate, fed.ids).ok)
+    assert.ok(result.certificate.votes.some(v => v.voter === fed.ids[2]), 'the third validator\'s vote is in the certificate')
+    await eventually(committedEverywhere(nodes, result.digest), 'commit on all three')
+  })
+})
+
 describe('faults, restarts and late joiners (n=4)', () => {
   const children: ChildNode[] = []
   let nodes: BizraNode[] = []
