@@ -141,8 +141,9 @@ const inline = (c: Check): void => { c.resolve(verifyEnvelopeBytes(c.bytes, c.no
  *
  * The two threads share memory and exchange no message per check: envelopes asked for before
  * the current microtasks end are copied into the shared ring, and a sleeping worker is woken
- * (a futex) once a few are waiting or the turn ends (see WAKE_BATCH); it checks them in order and writes each verdict into its slot, and the caller
- * takes the passes from there whenever it runs (each check asked for looks). Under load the
+ * (a futex) once a few are waiting or the turn ends (see WAKE_BATCH); it checks them in order
+ * and writes each verdict into its slot, and the caller takes the passes from there whenever it
+ * runs (each check asked for looks). Under load the
  * caller would see a message from the worker only at its event loop's next look at its ports,
  * after a round of every readable socket, and a message per batch cost the caller dearly
  * (profiled: ~2,000 postMessages per burst of 6,200 envelopes, 3% of the loop in postMessage
@@ -343,7 +344,7 @@ export class VerifyThread {
     this.wakes += Atomics.notify(this.#ring!.ctl, CTL_WRITTEN)
   }
 
-  /** wakes the worker for the checks written since it was last woken when WAKE_BATCH or WAKE_AFTER_MS says so, else at the end of the turn */
+  /** wakes the worker for what was written since it was last woken if WAKE_BATCH or WAKE_AFTER_MS says so, else at the turn's end */
   #wakeIfDue (now: number): void {
     if (this.#unwoken >= this.#wakeBatch || now - this.#unwokenSince >= this.#wakeAfterMs) this.#wake()
     else if (!this.#wakeScheduled) {
