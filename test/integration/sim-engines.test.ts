@@ -24,7 +24,7 @@ function cut (name: string, seconds: number): Scenario {
 /** host.cpuStarved above which a real-time run measured the machine's CPU queue, not the federation (see regional-50) */
 const STARVED = 0.25
 /** host.busyShare above which a host thread queued work of its own: its latencies may measure that queue (see regional-50) */
-const BUSY = 0.5
+const BUSY = 0.35
 const SLOW = 3
 
 const isWithin = (des: number, real: number, factor: number, slack: number): boolean => real <= des * factor + slack && real >= des / factor
@@ -83,7 +83,8 @@ describe('simulator: the real and des engines agree on the same scenario', () =>
   // A slower machine does the same from within: on a later VM whose system calls cost more
   // (every real hop is several), the hosts were busy 52-61% of the wall time with nothing
   // beside them (starved 11-14%) and the eu propagation p50 came out 34-83 ms against des's
-  // 15 ms (limit 63). So a real-time run whose hosts were busy more than BUSY and whose
+  // 15 ms (limit 63; one run passed at 59 ms with the hosts busy 50%). So a real-time run whose
+  // hosts were busy more than BUSY (35%: under what this happened at, with room) and whose
   // latencies fall outside the tolerances also runs again in slow motion, held to the same.
   test('regional-50 (50 nodes, two regions, super-peers; real time on worker threads, slow motion x3 if the machine starved or queued the first run): outcomes in every region, propagation p50 within 2.5x + 10 ms, commit and task p50 within 6x + 50 ms', async t => {
     const s = cut('regional-50', 18)
