@@ -46,7 +46,7 @@ export interface PatternServiceInit {
  * mesh forms) after the first publication would otherwise never see them, and a proposal that
  * needed its vote would expire. Receivers drop what they already know.
  */
-export function resendIntervalMs (timeoutMs: number): number {
+function resendIntervalMs (timeoutMs: number): number {
   return Math.max(250, Math.min(5_000, Math.floor(timeoutMs / 6)))
 }
 
@@ -183,7 +183,7 @@ export class PatternService {
     return result
   }
 
-  /** Publishes a pending proposal again (if ours) and our vote on it, until it commits or expires. */
+  /** Publishes a pending proposal again (if ours) and our vote on it, until it commits or expires (the interval then ends itself). */
   #startResending (digest: string): void {
     const record = this.#state.proposals.get(digest)
     if (record === undefined || this.#resends.has(digest)) return
@@ -239,8 +239,6 @@ export class PatternService {
       if (o.kind === 'committed' || o.kind === 'expired') {
         const t = this.#timers.get(o.digest)
         if (t !== undefined && o.kind === 'committed') { clearTimeout(t); this.#timers.delete(o.digest) }
-        clearInterval(this.#resends.get(o.digest))
-        this.#resends.delete(o.digest)
         const result = this.#resultOf(o.digest)
         const waiters = this.#waiters.get(o.digest)
         this.#waiters.delete(o.digest)

@@ -4,15 +4,15 @@
  * through full validation (parse, envelope verify, replay cache, gate chain) on the federation
  * topic; the same burst of equally sized bytes goes through bare gossipsub on a topic with no
  * validator. Latency = receive time - publish time on the one process clock, measured on a
- * steady stream (BENCH_STREAM_RATE envelopes/s, default 40) so that it shows propagation, not
- * the queue a back-to-back burst builds (BENCH_STREAM envelopes, default 400); throughput and the ratio come from the bursts. The
- * stream runs first, after one unmeasured burst of each kind (warm-up) once the event loop is
- * quiet after the nodes' start-up (identify); each burst too starts on a quiet event loop and
- * a collected heap. Bursts go raw, then signed and raw BENCH_ROUNDS times (default 9): the
- * rates are the medians of each kind's bursts, and the ratio is the median of the rounds'
- * ratios, each a signed burst's rate over the mean of the two raw bursts around it (the
- * machine's speed drifts by up to a third from one second to the next here: bursts a moment
- * apart see the same machine, two separate medians may not).
+ * steady stream (BENCH_STREAM envelopes, default 400, at BENCH_STREAM_RATE a second, default
+ * 40) so that it shows propagation, not the queue a back-to-back burst builds; throughput and
+ * the ratio come from the bursts. The stream runs first, after one unmeasured burst of each
+ * kind (warm-up) once the event loop is quiet after the nodes' start-up (identify); each burst
+ * too starts on a quiet event loop and a collected heap. Bursts go raw, then signed and raw
+ * BENCH_ROUNDS times (default 9): the rates are the medians of each kind's bursts, and the
+ * ratio is the median of the rounds' ratios, each a signed burst's rate over the mean of the
+ * two raw bursts around it (the machine's speed drifts by up to a third from one second to the
+ * next here: bursts a moment apart see the same machine, two separate medians may not).
  * Last line: one JSON object.
  */
 import { mulberry32 } from '../helpers/random.ts'
